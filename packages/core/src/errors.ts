@@ -1,0 +1,58 @@
+/**
+ * Typed errors. Callers branch on `instanceof` or on `code`, never on messages.
+ */
+
+/** Base class of every error tinycache throws on purpose. */
+export class TinycacheError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * Thrown by a getter to say "this key does not exist in the source of truth", which is
+ * distinct from failing. It may be cached negatively (penetration defence).
+ */
+export class NotFoundError extends TinycacheError {
+  readonly key: string;
+  constructor(key: string, message = `${key} not exist`) {
+    super("not_found", message);
+    this.key = key;
+  }
+}
+
+/** A bad argument: key too long, value too large, bad option. Never stored. */
+export class InvalidArgumentError extends TinycacheError {
+  constructor(message: string) {
+    super("invalid_argument", message);
+  }
+}
+
+/**
+ * What went wrong talking to a peer:
+ * - `unavailable`: unreachable, refused, reset, timed out, or an answer we cannot read.
+ *   core counts a peer error and loads locally.
+ * - `not_found`: the owner's source says the key does not exist. Passed on.
+ * - `getter_failed`: the owner's getter failed. Passed on (do not ask the source twice).
+ * - `invalid_argument`: the owner rejected the request (e.g. key over its limits). Passed on.
+ * - `aborted`: the caller's own signal aborted the call. Passed on.
+ */
+export type PeerErrorKind =
+  | "unavailable"
+  | "not_found"
+  | "getter_failed"
+  | "invalid_argument"
+  | "aborted";
+
+export class PeerError extends TinycacheError {
+  readonly kind: PeerErrorKind;
+  readonly peer: string;
+  constructor(kind: PeerErrorKind, peer: string, message: string, options?: { cause?: unknown }) {
+    super(`peer_${kind}`, `peer ${peer}: ${message}`, options);
+    this.kind = kind;
+    this.peer = peer;
+  }
+}

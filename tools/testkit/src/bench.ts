@@ -1,0 +1,110 @@
+/**
+ * The benchmark method of docs/benchmarks.md, in one place: every round runs each
+ * contender once in rotating order, after warm-up rounds; each contender brings its own
+ * loop function (so V8's call-site feedback stays monomorphic); we report the median of
+ * per-round ratios and their p10-p90 spread, never a single absolute number.
+ */
+
+export interface Contender {
+  name: string;
+  /** Runs one round and returns the number of operations it did. */
+  run: () => number | Promise<number>;
+}
+
+export interface CompareOptions {
+  rounds?: number;
+  warmup?: number;
+}
+
+export interface Comparison {
+  title: string;
+  names: string[];
+  /** ops/s per round, by contender name. */
+  opsPerSec: Map<string, number[]>;
+}
+
+export async function compare(
+  title: string,
+  contenders: Contender[],
+  { rounds = 15, warmup = 2 }: CompareOptions = {},
+): Promise<Comparison> {
+  const opsPerSec = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const total = warmup + rounds;
+  for (let r = 0; r < total; r++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const c = contenders[(r + i) % contenders.length] as Contender;
+      const t0 = process.hrtime.bigint();
+      const ops = await c.run();
+      const ns = Number(process.hrtime.bigint() - t0);
+      if (r >= warmup) opsPerSec.get(c.name)?.push((ops * 1e9) / ns);
+    }
+  }
+  return { title, names: contenders.map((c) => c.name), opsPerSec };
+}
+
+export function quantile(values: readonly number[], q: number): number {
+  const s = values.slice().sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
+}
+
+export const median = (values: readonly number[]): number => quantile(values, 0.5);
+
+export interface Ratio {
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+/** Per-round ratio a/b of ops/s (a faster than b gives > 1). */
+export function ratio(cmp: Comparison, a: string, b: string): Ratio {
+  const xs = cmp.opsPerSec.get(a);
+  const ys = cmp.opsPerSec.get(b);
+  if (!xs || !ys) throw new Error(`unknown contender ${xs ? b : a}`);
+  const rs = xs.map((x, i) => x / (ys[i] as number));
+  return { median: median(rs), p10: quantile(rs, 0.1), p90: quantile(rs, 0.9) };
+}
+
+const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : String(n));
+
+/** Prints a Markdown table: median Mops/s, p10-p90, and the ratio to `baseline`. */
+export function printTable(cmp: Comparison, baseline?: string, unit = "Mops/s"): void {
+  const scale = unit === "Mops/s" ? 1e-6 : unit === "Kops/s" ? 1e-3 : 1;
+  console.log(`\n### ${cmp.title}\n`);
+  const head = baseline ? ` vs ${baseline} (median, p10-p90) |` : "";
+  console.log(`| impl | ${unit} (median) | p10-p90 |${head}`);
+  console.log(`|---|---|---|${baseline ? "---|" : ""}`);
+  for (const name of cmp.names) {
+    const xs = cmp.opsPerSec.get(name) ?? [];
+    let tail = "";
+    if (baseline) {
+      const r = ratio(cmp, name, baseline);
+      tail = ` ${fmt(r.median)}x (${fmt(r.p10)}-${fmt(r.p90)}) |`;
+    }
+    console.log(
+      `| ${name} | ${fmt(median(xs) * scale)} | ${fmt(quantile(xs, 0.1) * scale)}-${fmt(quantile(xs, 0.9) * scale)} |${tail}`,
+    );
+  }
+}
+
+/** Prints `goal <name>: <ratio> (target >= <x>)` and returns whether it holds. */
+export function goal(name: string, value: number, target: number, detail = ""): boolean {
+  const ok = value >= target;
+  console.log(
+    `goal ${name}: ${fmt(value)} (target >= ${target})${detail ? ` ${detail}` : ""} ${ok ? "ok" : "MISSED"}`,
+  );
+  return ok;
+}
+
+/** Heap growth in bytes across `fn`, after forcing GC when --expose-gc is on. */
+export function heapGrowth(fn: () => void): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  fn();
+  const after = process.memoryUsage().heapUsed;
+  return after - before;
+}

@@ -1,0 +1,4 @@
+export * from "./bench.ts";
+export * from "./pack.ts";
+export * from "./proc.ts";
+export * from "./random.ts";
