@@ -1,0 +1,98 @@
+/**
+ * CRC-32 IEEE (the zlib / Go `hash/crc32.ChecksumIEEE` polynomial, reflected 0xEDB88320)
+ * over the UTF-8 bytes of a string, computed straight from the UTF-16 code units so the
+ * hot path never allocates an encoded copy of the key.
+ */
+
+/** Slicing-by-4 tables: T0 is the classic byte table, Tk advances k more zero bytes. */
+function makeTables(): Int32Array {
+  const t = new Int32Array(4 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n] as number;
+    for (let k = 1; k < 4; k++) {
+      c = (c >>> 8) ^ (t[c & 0xff] as number);
+      t[k * 256 + n] = c;
+    }
+  }
+  return t;
+}
+
+// Read-only after construction: a lookup table, not mutable state.
+const T = makeTables();
+
+/** Feeds one byte into a (pre-inverted) running CRC. */
+function step(crc: number, byte: number): number {
+  return (T[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
+}
+
+/**
+ * CRC-32 IEEE of the UTF-8 encoding of `s`, as an unsigned 32-bit integer.
+ *
+ * Equal to Go's `crc32.ChecksumIEEE([]byte(s))` and to `zlib.crc32(s)`. Lone UTF-16
+ * surrogates encode as U+FFFD (`EF BF BD`), exactly as `TextEncoder` does.
+ *
+ * @example crc32("123456789") === 0xcbf43926
+ */
+export function crc32(s: string): number {
+  const len = s.length;
+  let crc = -1;
+  let i = 0;
+  // ASCII fast path, four bytes per step (slicing-by-4). Keys are mostly ASCII; a
+  // non-ASCII unit drops to the byte-wise UTF-8 path below for the rest of the string.
+  while (i + 4 <= len) {
+    const c0 = s.charCodeAt(i);
+    const c1 = s.charCodeAt(i + 1);
+    const c2 = s.charCodeAt(i + 2);
+    const c3 = s.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) >= 0x80) break;
+    crc ^= c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    crc =
+      (T[768 + (crc & 0xff)] as number) ^
+      (T[512 + ((crc >>> 8) & 0xff)] as number) ^
+      (T[256 + ((crc >>> 16) & 0xff)] as number) ^
+      (T[crc >>> 24] as number);
+    i += 4;
+  }
+  for (; i < len; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      crc = step(crc, c);
+    } else if (c < 0x800) {
+      crc = step(crc, 0xc0 | (c >>> 6));
+      crc = step(crc, 0x80 | (c & 0x3f));
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < len ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          // A valid surrogate pair: one 4-byte sequence.
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+          crc = step(crc, 0xf0 | (c >>> 18));
+          crc = step(crc, 0x80 | ((c >>> 12) & 0x3f));
+          crc = step(crc, 0x80 | ((c >>> 6) & 0x3f));
+          crc = step(crc, 0x80 | (c & 0x3f));
+          continue;
+        }
+        c = 0xfffd; // lone surrogate, as TextEncoder encodes it
+      }
+      crc = step(crc, 0xe0 | (c >>> 12));
+      crc = step(crc, 0x80 | ((c >>> 6) & 0x3f));
+      crc = step(crc, 0x80 | (c & 0x3f));
+    }
+  }
+  return ~crc >>> 0;
+}
+
+/**
+ * CRC-32 IEEE of raw bytes, as an unsigned 32-bit integer (Go's `crc32.ChecksumIEEE`).
+ */
+export function crc32Bytes(bytes: Uint8Array): number {
+  let crc = -1;
+  for (let i = 0; i < bytes.length; i++) crc = step(crc, bytes[i] as number);
+  return ~crc >>> 0;
+}
