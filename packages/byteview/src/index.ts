@@ -1,0 +1,1 @@
+export { ByteView, type ByteViewLike } from "./byteview.js";
