@@ -1,0 +1,107 @@
+import type { ByteView } from "@tinycache/byteview";
+import { LRUCache } from "@tinycache/lru";
+import type { CacheStats, CacheType } from "./stats.js";
+
+/**
+ * One cached answer. `view === undefined` is a negative entry ("not found"), kept for
+ * `negativeTtlMs` to shield the source from requests for keys that do not exist.
+ */
+export interface Entry {
+  readonly view: ByteView | undefined;
+  /** Absolute expiry in ms since the epoch; 0 = never expires. */
+  readonly expiresAt: number;
+  /** Key bytes (UTF-8) + value bytes, as groupcache sizes an entry. */
+  readonly size: number;
+}
+
+class Tier {
+  readonly lru = new LRUCache<string, Entry>({ maxBytes: 0, sizeOf: (_k, e) => e.size });
+  gets = 0;
+  hits = 0;
+  evictions = 0;
+  snapshot(): CacheStats {
+    return {
+      bytes: this.lru.bytes,
+      items: this.lru.size,
+      gets: this.gets,
+      hits: this.hits,
+      evictions: this.evictions,
+    };
+  }
+}
+
+/**
+ * The main cache (keys this node owns, or loaded itself) and the hot cache (copies of
+ * keys owned elsewhere) under ONE byte budget, exactly as groupcache: after an add, while
+ * main + hot exceed the budget, evict the oldest hot entry if hot > main/8, else the
+ * oldest main entry. Lookups try main, then hot. Expired entries are never returned.
+ */
+export class TwoTierCache {
+  readonly main = new Tier();
+  readonly hot = new Tier();
+  readonly #budget: number;
+  readonly #now: () => number;
+
+  constructor(cacheBytes: number, now: () => number) {
+    this.#budget = cacheBytes;
+    this.#now = now;
+  }
+
+  /** Looks in main, then hot; counts gets/hits per cache like groupcache. Synchronous. */
+  lookup(key: string): Entry | undefined {
+    const e = this.#lookupIn(this.main, key);
+    return e !== undefined ? e : this.#lookupIn(this.hot, key);
+  }
+
+  #lookupIn(tier: Tier, key: string): Entry | undefined {
+    tier.gets++;
+    const e = tier.lru.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt !== 0 && e.expiresAt <= this.#now()) {
+      // Dropped at once so an expired value can never be served, and its bytes return to
+      // the budget.
+      tier.lru.delete(key);
+      return undefined;
+    }
+    tier.hits++;
+    return e;
+  }
+
+  /**
+   * Stores `entry` in one cache and drops any copy in the other. Returns false when
+   * nothing was stored: a zero budget, an already expired entry, or an entry larger than
+   * the whole budget (storing it would only flush everything else; groupcache would).
+   */
+  add(which: CacheType, key: string, entry: Entry): boolean {
+    if (this.#budget <= 0 || entry.size > this.#budget) return false;
+    if (entry.expiresAt !== 0 && entry.expiresAt <= this.#now()) return false;
+    const [tier, other] = which === "main" ? [this.main, this.hot] : [this.hot, this.main];
+    other.lru.delete(key);
+    tier.lru.set(key, entry);
+    this.#shrink();
+    return true;
+  }
+
+  #shrink(): void {
+    const main = this.main;
+    const hot = this.hot;
+    for (;;) {
+      const mainBytes = main.lru.bytes;
+      const hotBytes = hot.lru.bytes;
+      if (mainBytes + hotBytes <= this.#budget) return;
+      const victim = hotBytes > mainBytes / 8 ? hot : main;
+      if (victim.lru.removeOldest() === undefined) return; // nothing left to evict
+      victim.evictions++;
+    }
+  }
+
+  /** Drops the key from both caches. */
+  remove(key: string): void {
+    this.main.lru.delete(key);
+    this.hot.lru.delete(key);
+  }
+
+  stats(which: CacheType): CacheStats {
+    return which === "main" ? this.main.snapshot() : this.hot.snapshot();
+  }
+}

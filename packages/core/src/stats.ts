@@ -1,0 +1,67 @@
+/**
+ * Counters of a group, named as golang/groupcache names them so that dashboards built for
+ * Go peers read the same. Snapshots are plain objects (easy to export as metrics).
+ */
+
+/** Group-level counters. All are monotonic since the group was created. */
+export interface GroupStats {
+  /** Every `get` call with a valid key. */
+  gets: number;
+  /** Gets answered from the main or hot cache, including the re-check inside a load. */
+  cacheHits: number;
+  /** Successful fetches from the owning peer. */
+  peerLoads: number;
+  /** Failed fetches from a peer that made this node load locally instead. */
+  peerErrors: number;
+  /** Gets that missed the caches (before de-duplication). */
+  loads: number;
+  /** Loads that actually ran after singleflight de-duplication and the cache re-check. */
+  loadsDeduped: number;
+  /** Getter calls that answered (a value, or "not found"). */
+  localLoads: number;
+  /** Getter calls that failed (not counting "not found"). */
+  localLoadErrs: number;
+  /** Requests from peers answered by this node (`serveGet`). */
+  serverRequests: number;
+  /** Gets answered "not found" from a negative cache entry. */
+  negativeHits: number;
+  /** Loads whose answer was "not found" (from the local getter or from the owner). */
+  notFounds: number;
+  /** Values fetched from a peer that the hot-cache policy promoted into the hot cache. */
+  hotPromotions: number;
+}
+
+/** Counters of one of the two caches (main or hot). */
+export interface CacheStats {
+  /** Bytes held: the sum of key bytes + value bytes of every entry. */
+  bytes: number;
+  /** Entries held (expired ones may linger until looked up or evicted). */
+  items: number;
+  /** Lookups in this cache. */
+  gets: number;
+  /** Lookups that found a live entry. */
+  hits: number;
+  /** Entries removed to keep the shared byte budget. */
+  evictions: number;
+}
+
+/** Which of a group's two caches. */
+export type CacheType = "main" | "hot";
+
+/** A zeroed set of group counters. */
+export function newGroupStats(): GroupStats {
+  return {
+    gets: 0,
+    cacheHits: 0,
+    peerLoads: 0,
+    peerErrors: 0,
+    loads: 0,
+    loadsDeduped: 0,
+    localLoads: 0,
+    localLoadErrs: 0,
+    serverRequests: 0,
+    negativeHits: 0,
+    notFounds: 0,
+    hotPromotions: 0,
+  };
+}
