@@ -1,4 +1,4 @@
-import { crc32 } from "./crc32.js";
+import { crc32Int } from "./crc32.js";
 
 /**
  * murmur3's 32-bit finalizer: a bijection on 32 bits with full avalanche. CRC-32 is
@@ -6,12 +6,21 @@ import { crc32 } from "./crc32.js";
  * correlated and cluster on the ring; mixing each CRC through fmix32 breaks that.
  */
 export function fmix32(h: number): number {
+  return fmix32Int(h) >>> 0;
+}
+
+/** fmix32 as a signed int32 (unboxed in V8; see crc32Int). */
+function fmix32Int(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
+}
+
+/** {@link balancedHash} as a signed int32 (same bits), for the ring's hot path. */
+export function balancedHashInt(s: string): number {
+  return fmix32Int(crc32Int(s));
 }
 
 /**
@@ -24,5 +33,5 @@ export function fmix32(h: number): number {
  * p95 for plain CRC-32.
  */
 export function balancedHash(s: string): number {
-  return fmix32(crc32(s));
+  return fmix32Int(crc32Int(s)) >>> 0;
 }

@@ -31,14 +31,12 @@ function step(crc: number, byte: number): number {
 }
 
 /**
- * CRC-32 IEEE of the UTF-8 encoding of `s`, as an unsigned 32-bit integer.
- *
- * Equal to Go's `crc32.ChecksumIEEE([]byte(s))` and to `zlib.crc32(s)`. Lone UTF-16
- * surrogates encode as U+FFFD (`EF BF BD`), exactly as `TextEncoder` does.
- *
- * @example crc32("123456789") === 0xcbf43926
+ * CRC-32 IEEE of the UTF-8 encoding of `s` as a *signed* 32-bit integer (same bits as
+ * {@link crc32}). Internal: V8 keeps int32 results unboxed (Smi), while a uint32 above
+ * 2^31 returned from a non-inlined call is boxed as a heap number -- an allocation per
+ * lookup. The ring works in signed space for that reason.
  */
-export function crc32(s: string): number {
+export function crc32Int(s: string): number {
   const len = s.length;
   let crc = -1;
   let i = 0;
@@ -85,7 +83,19 @@ export function crc32(s: string): number {
       crc = step(crc, 0x80 | (c & 0x3f));
     }
   }
-  return ~crc >>> 0;
+  return ~crc;
+}
+
+/**
+ * CRC-32 IEEE of the UTF-8 encoding of `s`, as an unsigned 32-bit integer.
+ *
+ * Equal to Go's `crc32.ChecksumIEEE([]byte(s))` and to `zlib.crc32(s)`. Lone UTF-16
+ * surrogates encode as U+FFFD (`EF BF BD`), exactly as `TextEncoder` does.
+ *
+ * @example crc32("123456789") === 0xcbf43926
+ */
+export function crc32(s: string): number {
+  return crc32Int(s) >>> 0;
 }
 
 /**

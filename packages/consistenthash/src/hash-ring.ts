@@ -1,4 +1,5 @@
-import { crc32 } from "./crc32.js";
+import { balancedHash, balancedHashInt } from "./balanced.js";
+import { crc32, crc32Int } from "./crc32.js";
 
 /**
  * A ring hash: maps a string to an unsigned 32-bit integer. It must be deterministic,
@@ -54,13 +55,19 @@ function checkNode(node: unknown): asserts node is string {
  */
 export class HashRing {
   readonly #replicas: number;
-  readonly #hash: HashFunction;
+  /**
+   * The hash, returning the same bits as a signed int32. Lookups stay in int32 because V8
+   * boxes a returned uint32 above 2^31 as a heap number: one allocation per lookup.
+   */
+  readonly #hashInt: HashFunction;
   /** Nodes in insertion order; `nodes` hands out this frozen array. */
   #nodes: readonly string[] = EMPTY_NODES;
   /** Node -> its `replicas` point values, so a rebuild does not rehash every node. */
   readonly #pointCache = new Map<string, Uint32Array>();
   /** Distinct point values, ascending. */
   #points: Uint32Array = EMPTY_POINTS;
+  /** #points with the sign bit flipped (`v ^ 0x80000000`), so signed order = unsigned order. */
+  #keys: Int32Array = new Int32Array(0);
   /** Parallel to #points: the index in #nodes of the node that owns the point. */
   #owners: Uint32Array = EMPTY_POINTS;
   /** #buckets[j] = index of the first point >= j << #shift; one extra entry = #points.length. */
@@ -86,7 +93,8 @@ export class HashRing {
       throw new TypeError("HashRing: hash must be a function (s: string) => number");
     }
     this.#replicas = replicas;
-    this.#hash = hash;
+    this.#hashInt =
+      hash === crc32 ? crc32Int : hash === balancedHash ? balancedHashInt : (s) => hash(s) | 0;
   }
 
   /** Points per node, as configured. */
@@ -160,17 +168,18 @@ export class HashRing {
   /** The node that owns `key`, or `undefined` when the ring is empty. */
   get(key: string): string | undefined {
     if (typeof key !== "string") throw new TypeError("HashRing: key must be a string");
-    const points = this.#points;
-    const n = points.length;
+    const keys = this.#keys;
+    const n = keys.length;
     if (n === 0) return undefined;
-    const h = this.#hash(key) >>> 0;
-    const j = h >>> this.#shift;
+    const x = this.#hashInt(key);
+    const j = x >>> this.#shift;
+    const b = x ^ 0x80000000;
     const buckets = this.#buckets;
     let lo = buckets[j] as number;
     let hi = buckets[j + 1] as number;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((points[mid] as number) < h) lo = mid + 1;
+      if ((keys[mid] as number) < b) lo = mid + 1;
       else hi = mid;
     }
     if (lo === n) lo = 0;
@@ -191,7 +200,7 @@ export class HashRing {
     const want = Math.min(n, this.#nodes.length);
     const out: string[] = [];
     if (count === 0 || want === 0) return out;
-    const start = this.#locate(this.#hash(key) >>> 0);
+    const start = this.#locate(this.#hashInt(key));
     const seen = this.#seen;
     const epoch = this.#nextEpoch();
     for (let k = 0, p = start; k < count; k++, p = p + 1 === count ? 0 : p + 1) {
@@ -228,17 +237,19 @@ export class HashRing {
     return out;
   }
 
-  #locate(h: number): number {
-    const points = this.#points;
-    const j = h >>> this.#shift;
+  /** Index of the first point >= the signed-int32 hash `x`, wrapping to 0. */
+  #locate(x: number): number {
+    const keys = this.#keys;
+    const j = x >>> this.#shift;
+    const b = x ^ 0x80000000;
     let lo = this.#buckets[j] as number;
     let hi = this.#buckets[j + 1] as number;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((points[mid] as number) < h) lo = mid + 1;
+      if ((keys[mid] as number) < b) lo = mid + 1;
       else hi = mid;
     }
-    return lo === points.length ? 0 : lo;
+    return lo === keys.length ? 0 : lo;
   }
 
   #nextEpoch(): number {
@@ -254,7 +265,7 @@ export class HashRing {
     let pts = this.#pointCache.get(node);
     if (pts === undefined) {
       pts = new Uint32Array(this.#replicas);
-      for (let i = 0; i < this.#replicas; i++) pts[i] = this.#hash(String(i) + node) >>> 0;
+      for (let i = 0; i < this.#replicas; i++) pts[i] = this.#hashInt(String(i) + node) >>> 0;
     }
     return pts;
   }
@@ -311,6 +322,9 @@ export class HashRing {
     });
     this.#nodes = Object.freeze(nodes.slice());
     this.#points = points;
+    const keys = new Int32Array(m);
+    for (let p = 0; p < m; p++) keys[p] = (points[p] as number) ^ 0x80000000;
+    this.#keys = keys;
     this.#owners = owners.slice(0, m);
     this.#buckets = buckets;
     this.#shift = shift;
