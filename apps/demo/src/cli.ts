@@ -1,0 +1,101 @@
+/**
+ * Small helpers shared by the demo's entry points (node, launch, burst): flag values
+ * that need checking beyond what `parseArgs` does, and one way to report a usage error.
+ */
+
+/** A bad command line. Entry points print its message (and a hint) and exit with code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A TCP port in 1..65535 (0 only when `allowZero`). */
+export function parsePort(flag: string, raw: string, allowZero = false): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isInteger(n) || n > 65_535 || (n === 0 && !allowZero)) {
+    throw new UsageError(`--${flag} must be a port number 1..65535, got "${raw}"`);
+  }
+  return n;
+}
+
+/** A non-negative integer (e.g. milliseconds). */
+export function parseCount(flag: string, raw: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n > max) {
+    throw new UsageError(`--${flag} must be an integer 0..${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** One of a fixed set of words. */
+export function parseChoice<T extends string>(flag: string, raw: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new UsageError(`--${flag} must be one of ${choices.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+/** Comma-separated ports, e.g. `8001,8002,8003`: distinct, at least one. */
+export function parsePortList(flag: string, raw: string): number[] {
+  const parts = raw.split(",").map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => p === "")) {
+    throw new UsageError(`--${flag} must be comma-separated ports, e.g. 8001,8002,8003`);
+  }
+  const ports = parts.map((p) => parsePort(flag, p));
+  if (new Set(ports).size !== ports.length) {
+    throw new UsageError(`--${flag} lists a port twice: ${raw}`);
+  }
+  return ports;
+}
+
+/**
+ * Comma-separated peer base URLs, each `http://host:port` with no path, so that every node
+ * builds the same hash ring from the same strings (a trailing slash would change owners).
+ */
+export function parsePeerList(flag: string, raw: string): string[] {
+  const parts = raw.split(",").map((s) => s.trim());
+  const peers: string[] = [];
+  for (const p of parts) {
+    let url: URL;
+    try {
+      url = new URL(p);
+    } catch {
+      throw new UsageError(`--${flag}: "${p}" is not a URL (want e.g. http://127.0.0.1:8001)`);
+    }
+    if (url.protocol !== "http:" || url.pathname !== "/" || url.search || url.hash || !url.port) {
+      throw new UsageError(
+        `--${flag}: "${p}" must look like http://host:port (no path, explicit port)`,
+      );
+    }
+    peers.push(`http://${url.host}`);
+  }
+  if (new Set(peers).size !== peers.length) {
+    throw new UsageError(`--${flag} lists a peer twice: ${raw}`);
+  }
+  return peers;
+}
+
+/** The log levels pino knows, plus "silent". */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The peer transports the demo can use. */
+export const TRANSPORTS = ["http", "connect"] as const;
+export type TransportName = (typeof TRANSPORTS)[number];
+
+/**
+ * Runs `main`, turning a UsageError (or parseArgs' own TypeError with an ERR_PARSE_ARGS_*
+ * code) into a message on stderr and exit code 2, as command-line tools do.
+ */
+export function reportUsageError(err: unknown, program: string): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  const isParseError = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_");
+  if (err instanceof UsageError || isParseError) {
+    process.stderr.write(`${program}: ${(err as Error).message}\nTry '${program} --help'.\n`);
+    process.exitCode = 2;
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,199 @@
+#!/usr/bin/env node
+/**
+ * `pnpm demo`: the original's run.sh in one command. Seeds the database, starts three node
+ * processes (8001, 8002, 8003; 8003 also serves the API on 9999), forwards their logs,
+ * waits until all are ready, prints what to try, and stops them all on Ctrl-C / SIGTERM.
+ */
+import { parseArgs } from "node:util";
+import { prettyFactory } from "pino-pretty";
+import {
+  LOG_LEVELS,
+  parseChoice,
+  parseCount,
+  parsePort,
+  parsePortList,
+  reportUsageError,
+  TRANSPORTS,
+  UsageError,
+} from "./cli.js";
+import { Cluster } from "./cluster.js";
+import { DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_PORTS } from "./config.js";
+import { seedDatabase } from "./db.js";
+import { createLogger, wantPretty } from "./log.js";
+
+const PROGRAM = "tinycache-demo";
+
+const HELP = `Usage: pnpm demo [-- options]   (or: node apps/demo/dist/launch.js [options])
+
+Starts the classic tinycache cluster: one process per cache node, the last one also
+serving the user API. Ctrl-C (or SIGTERM) stops every node.
+
+Options:
+  --ports <list>        peer ports, comma-separated (default ${DEFAULT_PORTS.join(",")})
+  --api-port <n>        user API port, served by the last node (default ${DEFAULT_API_PORT})
+  --transport <name>    http or connect (default http)
+  --data-dir <dir>      database folder (default apps/demo/data)
+  --db-latency-ms <n>   extra latency per database read, in ms (default 0)
+  --hot-cache <on|off>  hot cache for keys owned by other nodes (default on)
+  --restart <on|off>    restart a node that dies unexpectedly (default on)
+  --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
+  -h, --help            show this help
+
+Logs: pretty in a terminal, JSON lines otherwise (LOG_PRETTY=1 / LOG_PRETTY=0 to force).
+`;
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ports: { type: "string", default: DEFAULT_PORTS.join(",") },
+      "api-port": { type: "string", default: String(DEFAULT_API_PORT) },
+      transport: { type: "string", default: "http" },
+      "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+      "db-latency-ms": { type: "string", default: "0" },
+      "hot-cache": { type: "string", default: "on" },
+      restart: { type: "string", default: "on" },
+      "log-level": { type: "string", default: "info" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return "help" as const;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const ports = parsePortList("ports", values.ports);
+  const apiPort = parsePort("api-port", values["api-port"]);
+  if (ports.includes(apiPort)) throw new UsageError(`--api-port ${apiPort} is also in --ports`);
+  return {
+    ports,
+    apiPort,
+    transport: parseChoice("transport", values.transport, TRANSPORTS),
+    dataDir: values["data-dir"],
+    dbLatencyMs: parseCount("db-latency-ms", values["db-latency-ms"], 600_000),
+    hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const),
+    restart: parseChoice("restart", values.restart, ["on", "off"] as const) === "on",
+    logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  let cfg: ReturnType<typeof parse>;
+  try {
+    cfg = parse(argv);
+  } catch (err) {
+    if (reportUsageError(err, PROGRAM)) process.exit(2);
+    throw err;
+  }
+  if (cfg === "help") {
+    process.stdout.write(HELP);
+    return;
+  }
+  const pretty = wantPretty();
+  const logger = createLogger({ level: cfg.logLevel, base: { node: "launcher" }, pretty });
+
+  // Seed before any node starts, so three first starts do not all build the database.
+  const seeded = seedDatabase(cfg.dataDir);
+  logger.info(
+    { event: "db_ready", file: seeded.file, created: seeded.created },
+    seeded.created ? `database created: ${seeded.file}` : `database: ${seeded.file}`,
+  );
+
+  // In a terminal, nodes' JSON lines are pretty-printed with a [port] prefix.
+  const prettify = pretty
+    ? prettyFactory({
+        colorize: Boolean(process.stdout.isTTY),
+        translateTime: "HH:MM:ss.l",
+        ignore: "pid,hostname,node",
+      })
+    : undefined;
+  const cluster = new Cluster({
+    ports: cfg.ports,
+    apiPort: cfg.apiPort,
+    transport: cfg.transport,
+    dataDir: cfg.dataDir,
+    dbLatencyMs: cfg.dbLatencyMs,
+    logLevel: cfg.logLevel,
+    nodeArgs: ["--hot-cache", cfg.hotCache],
+    restart: cfg.restart,
+    logger,
+    onLine: (port, line, stream) => {
+      const out = stream === "stdout" ? process.stdout : process.stderr;
+      if (prettify === undefined) {
+        out.write(`${line}\n`);
+        return;
+      }
+      let text = line;
+      if (line.startsWith("{")) {
+        try {
+          text = prettify(JSON.parse(line)).trimEnd();
+        } catch {
+          // not JSON after all: print as is
+        }
+      }
+      out.write(`[${port}] ${text}\n`);
+    },
+  });
+
+  let stopping: Promise<void> | undefined;
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1 && signal === "SIGINT") {
+      logger.warn({ event: "forced_stop" }, "second Ctrl-C: killing every node now");
+      for (const n of cluster.nodes.values()) n.child.kill("SIGKILL");
+    }
+    if (stopping) return;
+    logger.info({ event: "stopping", signal }, `${signal}: stopping every node`);
+    stopping = cluster.stop().then(() => {
+      logger.info({ event: "stopped" }, "all nodes stopped");
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+
+  try {
+    await cluster.start();
+  } catch (err) {
+    if (stopping) return; // a signal arrived during start-up; stop() finishes the job
+    logger.error({ err, event: "start_failed" }, "the cluster did not start");
+    process.exit(1);
+  }
+  if (stopping) return;
+
+  const nodes = [...cluster.nodes.values()];
+  const api = `http://localhost:${cfg.apiPort}`;
+  logger.info(
+    {
+      event: "cluster_ready",
+      transport: cfg.transport,
+      api,
+      nodes: nodes.map((n) => ({ port: n.port, pid: n.pid, url: n.url, api: n.api })),
+      launcherPid: process.pid,
+    },
+    `cluster ready: ${nodes.length} nodes, API on ${api}`,
+  );
+  if (pretty) {
+    const apiNode = nodes.find((n) => n.api)!;
+    process.stdout.write(
+      [
+        "",
+        `tinycache demo is up (${nodes.length} nodes, ${cfg.transport} transport)`,
+        `  cache nodes : ${nodes.map((n) => n.url).join("  ")}`,
+        `  user API    : ${api}  (served by node ${apiNode.port})`,
+        `  metrics     : ${nodes[0]!.url}/metrics   stats: ${nodes[0]!.url}/stats  (every node)`,
+        "",
+        "Try:",
+        `  curl "${api}/api?key=Tom"       # 630`,
+        `  curl "${api}/api?key=user000042"`,
+        `  curl -i "${api}/api?key=nobody"   # 404 nobody not exist`,
+        `  curl "${api}/stats"`,
+        "",
+        "Ctrl-C stops every node.",
+        "",
+      ].join("\n"),
+    );
+  }
+}
+
+await main(process.argv.slice(2));

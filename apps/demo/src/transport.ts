@@ -1,0 +1,105 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { GroupRegistry, PeerPicker } from "@tinycache/core";
+import { HttpPool } from "@tinycache/transport-http";
+import type { TransportName } from "./cli.js";
+import type { Logger } from "./log.js";
+import type { Route } from "./routes.js";
+
+export interface PeerServerOptions {
+  transport: TransportName;
+  /** This node's base URL, as it appears in `peers`. */
+  self: string;
+  peers: readonly string[];
+  registry: GroupRegistry;
+  host: string;
+  port: number;
+  /** Per-request timeout of peer calls, in ms. */
+  timeoutMs: number;
+  logger: Logger;
+  /** Routes served on the peer port before the transport's own (/metrics, /stats). */
+  routes: Route;
+}
+
+/** A running peer transport: its picker (for `group.registerPeers`) and how to stop it. */
+export interface PeerServer {
+  picker: PeerPicker;
+  /** Where /metrics and /stats are served for this transport. */
+  observabilityUrl: string;
+  close(): Promise<void>;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  server.listen(port, host);
+  await Promise.race([
+    once(server, "listening"),
+    once(server, "error").then(([err]) => {
+      throw err;
+    }),
+  ]);
+}
+
+async function closeServer(server: Server, graceMs = 2000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(force);
+}
+
+/** Starts the peer transport on `port`, with /metrics and /stats beside it. */
+export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
+  if (opts.transport === "http") return startHttp(opts);
+  return startConnect(opts);
+}
+
+async function startHttp(opts: PeerServerOptions): Promise<PeerServer> {
+  const pool = new HttpPool({
+    self: opts.self,
+    registry: opts.registry,
+    timeoutMs: opts.timeoutMs,
+    logger: opts.logger,
+  });
+  pool.setPeers(...opts.peers);
+  const handler = pool.handler;
+  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    if (!opts.routes(req, res)) handler(req, res);
+  });
+  await listen(server, opts.port, opts.host);
+  return {
+    picker: pool,
+    observabilityUrl: `http://${opts.host}:${opts.port}`,
+    async close() {
+      await closeServer(server);
+      await pool.close?.();
+    },
+  };
+}
+
+async function startConnect(opts: PeerServerOptions): Promise<PeerServer> {
+  // Loaded on demand so that an http-only node does not pay for the Connect stack.
+  const { ConnectPool } = await import("@tinycache/transport-connect");
+  const pool = new ConnectPool({
+    self: opts.self,
+    registry: opts.registry,
+    timeoutMs: opts.timeoutMs,
+    logger: opts.logger,
+  });
+  pool.setPeers(...opts.peers);
+  const handler = pool.handler;
+  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    if (!opts.routes(req, res)) handler(req, res);
+  });
+  await listen(server, opts.port, opts.host);
+  return {
+    picker: pool,
+    observabilityUrl: `http://${opts.host}:${opts.port}`,
+    async close() {
+      await closeServer(server);
+      await pool.close?.();
+    },
+  };
+}
+
+export { closeServer, listen };
