@@ -15,7 +15,7 @@ import type {
   SetOptions,
 } from "./options.js";
 import type { CallOptions, Logger, PeerGetter, PeerPicker, ServedGroup } from "./peers.js";
-import { raceSignal, withTimeout } from "./private/abort.js";
+import { callSignal, raceSignal } from "./private/abort.js";
 import { NOOP_LOGGER } from "./private/noop-logger.js";
 import { type CacheStats, type CacheType, type GroupStats, newGroupStats } from "./stats.js";
 
@@ -186,8 +186,12 @@ export class Group implements ServedGroup {
         value: view.byteSlice(),
         ...(expiresAt !== 0 ? { expiresAt } : {}),
       };
-      const callSignal = withTimeout(signal, this.#peerTimeoutMs);
-      await raceSignal(owner.set(req, callSignal ? { signal: callSignal } : {}), callSignal);
+      const call = callSignal(signal, this.#peerTimeoutMs);
+      try {
+        await raceSignal(owner.set(req, call.signal ? { signal: call.signal } : {}), call.signal);
+      } finally {
+        call.done();
+      }
       this.#invalidate(key);
       this.#store("hot", key, view, expiresAt);
     } else {
@@ -400,11 +404,11 @@ export class Group implements ServedGroup {
     epoch: number,
   ): Promise<Entry | undefined> {
     const stats = this.#stats;
+    const call = callSignal(signal, this.#peerTimeoutMs);
     try {
-      const callSignal = withTimeout(signal, this.#peerTimeoutMs) as AbortSignal;
       const got = await raceSignal(
-        peer.get({ group: this.name, key }, { signal: callSignal }),
-        callSignal,
+        peer.get({ group: this.name, key }, { signal: call.signal ?? signal }),
+        call.signal,
       );
       const view = toView(got?.value);
       if (view === undefined) {
@@ -441,6 +445,8 @@ export class Group implements ServedGroup {
         "tinycache: peer fetch failed, loading locally",
       );
       return undefined;
+    } finally {
+      call.done();
     }
   }
 
@@ -450,15 +456,17 @@ export class Group implements ServedGroup {
     key: string,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    const callSignal = withTimeout(signal, this.#peerTimeoutMs);
+    const call = callSignal(signal, this.#peerTimeoutMs);
     try {
       await raceSignal(
-        peer.remove({ group: this.name, key }, callSignal ? { signal: callSignal } : {}),
-        callSignal,
+        peer.remove({ group: this.name, key }, call.signal ? { signal: call.signal } : {}),
+        call.signal,
       );
       return undefined;
     } catch (err) {
       return err ?? new Error("remove failed");
+    } finally {
+      call.done();
     }
   }
 

@@ -1,0 +1,466 @@
+import { ByteView } from "@tinycache/byteview";
+import { describe, expect, it, vi } from "vitest";
+import { InvalidArgumentError, NotFoundError, TinycacheError } from "./errors.js";
+import type { GetterResult, GroupOptions } from "./options.js";
+import { GroupRegistry } from "./registry.js";
+import { deferred, fakeClock, flush } from "./testing.test-util.js";
+
+function group(opts: Partial<GroupOptions> & Pick<GroupOptions, "getter">) {
+  return new GroupRegistry().newGroup({ name: "g", cacheBytes: 1 << 20, ...opts });
+}
+
+describe("Group.get (single node)", () => {
+  it("loads a miss with the getter once, then serves it from the main cache", async () => {
+    const getter = vi.fn(async (key: string) => `v:${key}`);
+    const g = group({ getter });
+    expect((await g.get("Tom")).toString()).toBe("v:Tom");
+    expect((await g.get("Tom")).toString()).toBe("v:Tom");
+    expect(getter).toHaveBeenCalledTimes(1);
+    expect(g.stats).toMatchObject({
+      gets: 2,
+      cacheHits: 1,
+      loads: 1,
+      loadsDeduped: 1,
+      localLoads: 1,
+      localLoadErrs: 0,
+      peerLoads: 0,
+      peerErrors: 0,
+      serverRequests: 0,
+    });
+    expect(g.cacheStats("main")).toEqual({
+      bytes: 3 + 5,
+      items: 1,
+      gets: 3, // as groupcache: the miss, the re-check inside the load, the hit
+      hits: 1,
+      evictions: 0,
+    });
+    expect(g.cacheStats("hot")).toMatchObject({ items: 0, gets: 2, hits: 0 });
+  });
+
+  it("returns a ByteView, whatever form the getter returned", async () => {
+    const results: Record<string, GetterResult> = {
+      s: "text",
+      u: new Uint8Array([1, 2, 3]),
+      b: ByteView.from("view"),
+      o: { value: "obj", ttlMs: 1000 },
+      ou: { value: new Uint8Array([9]) },
+      e: "",
+    };
+    const g = group({ getter: async (k) => results[k] as GetterResult });
+    expect((await g.get("s")).toString()).toBe("text");
+    expect([...(await g.get("u")).byteSlice()]).toEqual([1, 2, 3]);
+    expect((await g.get("b")).toString()).toBe("view");
+    expect((await g.get("o")).toString()).toBe("obj");
+    expect([...(await g.get("ou")).byteSlice()]).toEqual([9]);
+    expect((await g.get("e")).length).toBe(0);
+    expect(g.cacheStats("main").items).toBe(6);
+  });
+
+  it("copies a Uint8Array from the getter: later writes to it do not change the cache", async () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const g = group({ getter: async () => bytes });
+    await g.get("k");
+    bytes[0] = 99;
+    expect((await g.get("k")).at(0)).toBe(1);
+  });
+
+  it("rejects a getter result that is not bytes, and does not cache it", async () => {
+    const getter = vi.fn(async () => 42 as unknown as string);
+    const g = group({ getter });
+    await expect(g.get("k")).rejects.toBeInstanceOf(TypeError);
+    await expect(g.get("k")).rejects.toBeInstanceOf(TypeError);
+    expect(getter).toHaveBeenCalledTimes(2);
+    expect(g.stats.localLoadErrs).toBe(2);
+  });
+
+  it("collapses concurrent misses for one key into one getter call", async () => {
+    const gate = deferred<string>();
+    const getter = vi.fn(() => gate.promise);
+    const g = group({ getter });
+    const all = Array.from({ length: 100 }, () => g.get("hot"));
+    await flush();
+    expect(getter).toHaveBeenCalledTimes(1);
+    gate.resolve("once");
+    const views = await Promise.all(all);
+    expect(views.every((v) => v.toString() === "once")).toBe(true);
+    expect(g.stats).toMatchObject({ gets: 100, loads: 100, loadsDeduped: 1, localLoads: 1 });
+  });
+
+  it("never caches errors: the next get calls the getter again", async () => {
+    let fail = true;
+    const getter = vi.fn(async () => {
+      if (fail) throw new Error("db down");
+      return "up";
+    });
+    const g = group({ getter });
+    await expect(g.get("k")).rejects.toThrow("db down");
+    expect(g.stats.localLoadErrs).toBe(1);
+    fail = false;
+    expect((await g.get("k")).toString()).toBe("up");
+    expect(getter).toHaveBeenCalledTimes(2);
+  });
+
+  it("shares one error object with every concurrent waiter", async () => {
+    const gate = deferred<string>();
+    const g = group({ getter: () => gate.promise });
+    const a = g.get("k");
+    const b = g.get("k");
+    const err = new Error("boom");
+    gate.reject(err);
+    await expect(a).rejects.toBe(err);
+    await expect(b).rejects.toBe(err);
+  });
+
+  it("empty key and unicode keys are valid keys, sized in UTF-8 bytes", async () => {
+    const getter = vi.fn(async (k: string) => `<${k}>`);
+    const g = group({ getter });
+    expect((await g.get("")).toString()).toBe("<>");
+    expect((await g.get("ключ🔑")).toString()).toBe("<ключ🔑>");
+    expect((await g.get("ключ🔑")).toString()).toBe("<ключ🔑>");
+    expect(getter.mock.calls.map((c) => c[0])).toEqual(["", "ключ🔑"]);
+    // "" + "<>" = 2 bytes; "ключ🔑" = 8 + 4 bytes, value 14 bytes.
+    expect(g.cacheStats("main").bytes).toBe(2 + 12 + 14);
+  });
+
+  it("passes the getter a signal, and the key as is", async () => {
+    let seen: AbortSignal | undefined;
+    const g = group({
+      getter: async (_k, { signal }) => {
+        seen = signal;
+        return "x";
+      },
+    });
+    await g.get("a/b?c#d%20 e");
+    expect(seen).toBeInstanceOf(AbortSignal);
+    expect(seen?.aborted).toBe(false);
+  });
+});
+
+describe("key and value limits", () => {
+  it("rejects keys over maxKeyBytes with InvalidArgumentError, counting UTF-8 bytes", async () => {
+    const getter = vi.fn(async () => "v");
+    const g = group({ getter, maxKeyBytes: 4 });
+    expect((await g.get("abcd")).toString()).toBe("v");
+    await expect(g.get("abcde")).rejects.toBeInstanceOf(InvalidArgumentError);
+    // "éé" is 2 units but 4 bytes (ok); "ééé" is 6 bytes.
+    await expect(g.get("éé")).resolves.toBeDefined();
+    await expect(g.get("ééé")).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(g.set("abcde", "v")).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(g.remove("abcde")).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(getter).toHaveBeenCalledTimes(2);
+  });
+
+  it("has a default maxKeyBytes of 4096", async () => {
+    const g = group({ getter: async () => "v" });
+    await expect(g.get("k".repeat(4096))).resolves.toBeDefined();
+    await expect(g.get("k".repeat(4097))).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("rejects a non-string key with TypeError", async () => {
+    const g = group({ getter: async () => "v" });
+    await expect(g.get(42 as unknown as string)).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it("set of a value over maxValueBytes throws InvalidArgumentError and stores nothing", async () => {
+    const getter = vi.fn(async () => "from-db");
+    const g = group({ getter, maxValueBytes: 3 });
+    await expect(g.set("k", "toolong")).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(g.cacheStats("main").items).toBe(0);
+    await g.set("k", "abc");
+    expect((await g.get("k")).toString()).toBe("abc");
+    expect(getter).not.toHaveBeenCalled();
+  });
+
+  it("a getter value over maxValueBytes is a load error, not cached", async () => {
+    const getter = vi.fn(async () => "0123456789");
+    const g = group({ getter, maxValueBytes: 5 });
+    await expect(g.get("k")).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(g.get("k")).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(getter).toHaveBeenCalledTimes(2);
+    expect(g.stats.localLoadErrs).toBe(2);
+  });
+
+  it("rejects bad options with typed errors", () => {
+    const r = new GroupRegistry();
+    const getter = async () => "v";
+    expect(() => r.newGroup({ name: "a", cacheBytes: 1, getter, ttlJitter: 2 })).toThrow(
+      RangeError,
+    );
+    expect(() => r.newGroup({ name: "b", cacheBytes: 1, getter, ttlMs: -1 })).toThrow(RangeError);
+    expect(() => r.newGroup({ name: "c", cacheBytes: Number.NaN, getter })).toThrow(TypeError);
+    expect(() =>
+      r.newGroup({ name: "d", cacheBytes: 1, getter: "x" as unknown as GroupOptions["getter"] }),
+    ).toThrow(TypeError);
+  });
+});
+
+describe("not found and negative caching (penetration)", () => {
+  it("NotFoundError from the getter reaches the caller and is not cached by default", async () => {
+    const getter = vi.fn(async (k: string) => {
+      throw new NotFoundError(k);
+    });
+    const g = group({ getter });
+    await expect(g.get("nobody")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(g.get("nobody")).rejects.toThrow("nobody not exist");
+    expect(getter).toHaveBeenCalledTimes(2);
+    expect(g.stats).toMatchObject({ notFounds: 2, localLoads: 2, localLoadErrs: 0 });
+  });
+
+  it("caches not-found for negativeTtlMs, then asks the source again", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async (k: string) => {
+      throw new NotFoundError(k);
+    });
+    const g = group({ getter, negativeTtlMs: 1000, now: clock.now });
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    expect(getter).toHaveBeenCalledTimes(1);
+    expect(g.stats.negativeHits).toBe(2);
+    expect(g.cacheStats("main").bytes).toBe(5); // the key only
+    clock.advance(1000);
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    expect(getter).toHaveBeenCalledTimes(2);
+  });
+
+  it("a set replaces a negative entry", async () => {
+    const g = group({
+      getter: async (k) => {
+        throw new NotFoundError(k);
+      },
+      negativeTtlMs: 60_000,
+    });
+    await expect(g.get("k")).rejects.toBeInstanceOf(NotFoundError);
+    await g.set("k", "now here");
+    expect((await g.get("k")).toString()).toBe("now here");
+  });
+});
+
+describe("TTL and jitter (avalanche)", () => {
+  it("expires values after the group ttlMs, and never serves an expired value", async () => {
+    const clock = fakeClock();
+    let n = 0;
+    const g = group({ getter: async () => `v${++n}`, ttlMs: 1000, now: clock.now });
+    expect((await g.get("k")).toString()).toBe("v1");
+    clock.advance(999);
+    expect((await g.get("k")).toString()).toBe("v1");
+    clock.advance(1);
+    expect((await g.get("k")).toString()).toBe("v2");
+  });
+
+  it("uses the getter's ttlMs over the group's, and expiresAt as is", async () => {
+    const clock = fakeClock();
+    const t0 = clock.now();
+    let n = 0;
+    const g = group({
+      getter: async (k) => {
+        n++;
+        return k === "rel" ? { value: `r${n}`, ttlMs: 10 } : { value: `a${n}`, expiresAt: t0 + 50 };
+      },
+      ttlMs: 1_000_000,
+      ttlJitter: 0.5,
+      random: () => 0, // no jitter drawn
+      now: clock.now,
+    });
+    await g.get("rel");
+    await g.get("abs");
+    clock.advance(10);
+    expect((await g.get("rel")).toString()).toBe("r3");
+    expect((await g.get("abs")).toString()).toBe("a2");
+    clock.advance(40);
+    expect((await g.get("abs")).toString()).toBe("a4");
+  });
+
+  it("ttlJitter shortens each TTL by up to the fraction, from the injected random source", async () => {
+    const clock = fakeClock();
+    const draws = [0.999, 0.5, 0];
+    const g = group({
+      getter: async () => "v",
+      ttlMs: 1000,
+      ttlJitter: 0.1,
+      random: () => draws.shift() ?? 0,
+      now: clock.now,
+      hotCache: false,
+    });
+    await Promise.all([g.get("a"), g.get("b"), g.get("c")]); // TTLs ~900, 950, 1000
+    clock.advance(901);
+    const before = g.stats.localLoads;
+    await Promise.all([g.get("a"), g.get("b"), g.get("c")]);
+    expect(g.stats.localLoads - before).toBe(1); // only a expired
+    clock.advance(50); // t = 951
+    await Promise.all([g.get("a"), g.get("b"), g.get("c")]);
+    expect(g.stats.localLoads - before).toBe(2); // b expired too; c lives until 1000
+  });
+
+  it("a value already expired when loaded is returned but not cached", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async () => ({ value: "stale", expiresAt: clock.now() - 1 }));
+    const g = group({ getter, now: clock.now });
+    expect((await g.get("k")).toString()).toBe("stale");
+    expect(g.cacheStats("main").items).toBe(0);
+    await g.get("k");
+    expect(getter).toHaveBeenCalledTimes(2);
+  });
+
+  it("set honours ttlMs and expiresAt", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async () => "db");
+    const g = group({ getter, now: clock.now });
+    await g.set("a", "A", { ttlMs: 100 });
+    await g.set("b", "B", { expiresAt: clock.now() + 200 });
+    await g.set("c", "C");
+    clock.advance(100);
+    expect((await g.get("a")).toString()).toBe("db");
+    expect((await g.get("b")).toString()).toBe("B");
+    clock.advance(100);
+    expect((await g.get("b")).toString()).toBe("db");
+    expect((await g.get("c")).toString()).toBe("C");
+  });
+});
+
+describe("abort", () => {
+  it("a caller's abort rejects its own wait at once with signal.reason; the load goes on", async () => {
+    const gate = deferred<string>();
+    let loadSignal: AbortSignal | undefined;
+    const getter = vi.fn((_k: string, { signal }: { signal: AbortSignal }) => {
+      loadSignal = signal;
+      return gate.promise;
+    });
+    const g = group({ getter });
+    const ac = new AbortController();
+    const mine = g.get("k", { signal: ac.signal });
+    const other = g.get("k");
+    await flush();
+    const reason = new Error("user went away");
+    ac.abort(reason);
+    await expect(mine).rejects.toBe(reason);
+    expect(loadSignal?.aborted).toBe(false);
+    gate.resolve("done");
+    expect((await other).toString()).toBe("done");
+    expect(getter).toHaveBeenCalledTimes(1);
+    expect((await g.get("k")).toString()).toBe("done");
+  });
+
+  it("an already aborted signal rejects at once, even for a cached key", async () => {
+    const g = group({ getter: async () => "v" });
+    await g.get("k");
+    const ac = new AbortController();
+    ac.abort(new Error("gone"));
+    await expect(g.get("k", { signal: ac.signal })).rejects.toThrow("gone");
+  });
+
+  it("when every caller aborted, the getter's signal aborts", async () => {
+    let loadSignal: AbortSignal | undefined;
+    const g = group({
+      getter: (_k, { signal }) => {
+        loadSignal = signal;
+        return new Promise<string>(() => {});
+      },
+    });
+    const ac = new AbortController();
+    const p = g.get("k", { signal: ac.signal });
+    await flush();
+    ac.abort();
+    await expect(p).rejects.toBeDefined();
+    expect(loadSignal?.aborted).toBe(true);
+  });
+});
+
+describe("set and remove on a single node", () => {
+  it("set stores in the main cache; remove drops it; both skip the getter", async () => {
+    const getter = vi.fn(async () => "db");
+    const g = group({ getter });
+    await g.set("k", "mine");
+    expect((await g.get("k")).toString()).toBe("mine");
+    const res = await g.remove("k");
+    expect(res).toEqual({ key: "k", owner: undefined, peersAsked: 0, failures: [], ok: true });
+    expect(g.cacheStats("main").items).toBe(0);
+    expect((await g.get("k")).toString()).toBe("db");
+    expect(getter).toHaveBeenCalledTimes(1);
+  });
+
+  it("a load in flight during remove answers its waiters but does not re-fill the cache", async () => {
+    const gate = deferred<string>();
+    let calls = 0;
+    const g = group({
+      getter: () => (++calls === 1 ? gate.promise : Promise.resolve("fresh")),
+    });
+    const inflight = g.get("k");
+    await flush();
+    await g.remove("k");
+    gate.resolve("stale");
+    expect((await inflight).toString()).toBe("stale");
+    expect((await g.get("k")).toString()).toBe("fresh");
+  });
+
+  it("a get after remove does not join the old flight", async () => {
+    const gates = [deferred<string>(), deferred<string>()];
+    let calls = 0;
+    const g = group({ getter: () => (gates[calls++] as { promise: Promise<string> }).promise });
+    const old = g.get("k");
+    await flush();
+    await g.remove("k");
+    const fresh = g.get("k");
+    await flush();
+    expect(calls).toBe(2);
+    gates[0]?.resolve("old");
+    gates[1]?.resolve("new");
+    expect((await old).toString()).toBe("old");
+    expect((await fresh).toString()).toBe("new");
+    expect((await g.get("k")).toString()).toBe("new");
+  });
+
+  it("set rejects a value that is not bytes", async () => {
+    const g = group({ getter: async () => "v" });
+    await expect(g.set("k", 1 as unknown as string)).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+describe("cacheBytes", () => {
+  it("cacheBytes <= 0 caches nothing: every get loads", async () => {
+    for (const cacheBytes of [0, -1]) {
+      const getter = vi.fn(async () => "v");
+      const g = group({ getter, cacheBytes });
+      await g.get("k");
+      await g.get("k");
+      await g.set("s", "v");
+      expect(getter).toHaveBeenCalledTimes(2);
+      expect(g.cacheStats("main")).toMatchObject({ items: 0, bytes: 0 });
+    }
+  });
+
+  it("evicts the least recently used entries beyond the budget and counts evictions", async () => {
+    const g = group({ getter: async (k) => `${k}-value`, cacheBytes: 3 * 10 }); // 3 entries of 2 + 8 bytes
+    for (const k of ["k1", "k2", "k3"]) await g.get(k);
+    await g.get("k1"); // k1 becomes most recent
+    await g.get("k4"); // evicts k2
+    expect(g.cacheStats("main")).toMatchObject({ items: 3, bytes: 30, evictions: 1 });
+    const loads = g.stats.localLoads;
+    await g.get("k1");
+    await g.get("k2");
+    expect(g.stats.localLoads - loads).toBe(1);
+  });
+});
+
+describe("stats", () => {
+  it("snapshots are plain objects, detached from the live counters", async () => {
+    const g = group({ getter: async () => "v" });
+    const s = g.stats;
+    await g.get("k");
+    expect(s.gets).toBe(0);
+    expect(Object.getPrototypeOf(s)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(g.stats))).toEqual(g.stats);
+    expect(Object.getPrototypeOf(g.cacheStats("main"))).toBe(Object.prototype);
+    expect(() => g.cacheStats("cold" as "main")).toThrow(TypeError);
+  });
+});
+
+describe("registerPeers", () => {
+  it("may be called once; a second call throws", () => {
+    const g = group({ getter: async () => "v" });
+    const picker = { pickPeer: () => undefined, peers: () => [] };
+    g.registerPeers(picker);
+    expect(() => g.registerPeers(picker)).toThrow(TinycacheError);
+    expect(() => group({ getter: async () => "v" }).registerPeers({} as never)).toThrow(TypeError);
+  });
+});
