@@ -36,7 +36,7 @@ export class RandomPromotion implements HotCachePolicy {
     this.#p = 1 / oneIn;
     this.#random = random;
   }
-  shouldPromote(): boolean {
+  shouldPromote(_key?: string, _value?: ByteView, _stats?: Readonly<GroupStats>): boolean {
     return this.#random() < this.#p;
   }
 }
@@ -81,9 +81,13 @@ export class RatePromotion implements HotCachePolicy {
     this.#min = minFetches;
     this.#windowMs = windowMs;
     this.#now = now;
-    this.#seen = new LRUCache<string, Window>({ maxBytes: 0, maxEntries: maxTrackedKeys });
+    this.#seen = new LRUCache<string, Window>({
+      maxBytes: 0,
+      maxEntries: maxTrackedKeys,
+      sizeOf: () => 1,
+    });
   }
-  shouldPromote(key: string): boolean {
+  shouldPromote(key: string, _value?: ByteView, _stats?: Readonly<GroupStats>): boolean {
     const now = this.#now();
     let w = this.#seen.get(key);
     if (w === undefined || now - w.start >= this.#windowMs) {

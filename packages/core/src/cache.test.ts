@@ -1,0 +1,76 @@
+import { ByteView } from "@tinycache/byteview";
+import { describe, expect, it } from "vitest";
+import { type Entry, TwoTierCache } from "./cache.js";
+import { fakeClock } from "./testing.test-util.js";
+
+const entry = (size: number, expiresAt = 0): Entry => ({
+  view: ByteView.from("x".repeat(Math.max(0, size - 2))),
+  expiresAt,
+  size,
+});
+
+describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
+  it("evicts from hot first while hot > main/8, else from main", () => {
+    const c = new TwoTierCache(100, Date.now);
+    for (let i = 0; i < 8; i++) c.add("main", `m${i}`, entry(10)); // main 80
+    c.add("hot", "h0", entry(10)); // hot 10 > 80/8: hot is the victim when over
+    c.add("hot", "h1", entry(10)); // total 100: fits
+    expect(c.stats("main").bytes + c.stats("hot").bytes).toBe(100);
+    c.add("hot", "h2", entry(10)); // 110 > 100, hot 30 > 10 -> evict oldest hot (h0)
+    expect(c.stats("hot")).toMatchObject({ items: 2, evictions: 1 });
+    expect(c.lookup("h0")).toBeUndefined();
+    expect(c.lookup("h1")).toBeDefined();
+    expect(c.stats("main").evictions).toBe(0);
+  });
+
+  it("evicts the oldest main entry when hot is small (hot <= main/8)", () => {
+    const c = new TwoTierCache(100, Date.now);
+    for (let i = 0; i < 9; i++) c.add("main", `m${i}`, entry(10)); // main 90
+    c.add("hot", "h0", entry(10)); // hot 10 <= 90/8 = 11.25 -> fits at 100
+    c.lookup("m0"); // m0 becomes most recent: m1 is the oldest
+    c.add("main", "m9", entry(10)); // 110 -> evict main's oldest: m1
+    expect(c.stats("main")).toMatchObject({ items: 9, evictions: 1 });
+    expect(c.stats("hot")).toMatchObject({ items: 1, evictions: 0 });
+    expect(c.lookup("m1")).toBeUndefined();
+    expect(c.lookup("m0")).toBeDefined();
+  });
+
+  it("never stores an entry larger than the whole budget (and keeps the rest)", () => {
+    const c = new TwoTierCache(50, Date.now);
+    c.add("main", "a", entry(10));
+    expect(c.add("main", "huge", entry(51))).toBe(false);
+    expect(c.stats("main")).toMatchObject({ items: 1, bytes: 10, evictions: 0 });
+  });
+
+  it("a zero or negative budget stores nothing", () => {
+    for (const b of [0, -5]) {
+      const c = new TwoTierCache(b, Date.now);
+      expect(c.add("main", "a", entry(1))).toBe(false);
+      expect(c.stats("main").items).toBe(0);
+    }
+  });
+
+  it("looks up main before hot, and a key lives in one cache only", () => {
+    const c = new TwoTierCache(1000, Date.now);
+    c.add("hot", "k", entry(5));
+    c.add("main", "k", entry(6));
+    expect(c.stats("hot").items).toBe(0);
+    expect(c.lookup("k")?.size).toBe(6);
+    c.add("hot", "k", entry(7));
+    expect(c.stats("main").items).toBe(0);
+    expect(c.lookup("k")?.size).toBe(7);
+    c.remove("k");
+    expect(c.lookup("k")).toBeUndefined();
+  });
+
+  it("never returns expired entries, drops them on lookup, and refuses already-expired adds", () => {
+    const clock = fakeClock();
+    const c = new TwoTierCache(1000, clock.now);
+    c.add("main", "a", entry(10, clock.now() + 5));
+    expect(c.add("main", "old", entry(10, clock.now()))).toBe(false);
+    expect(c.lookup("a")).toBeDefined();
+    clock.advance(5);
+    expect(c.lookup("a")).toBeUndefined();
+    expect(c.stats("main")).toMatchObject({ items: 0, bytes: 0, hits: 1, gets: 2 });
+  });
+});
