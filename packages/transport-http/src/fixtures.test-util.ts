@@ -1,0 +1,119 @@
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ByteView, type CallOptions, type GroupLookup, type ServedGroup } from "@tinycache/core";
+
+/** One call a fake group received. */
+export interface Call {
+  op: "get" | "set" | "remove";
+  key: string;
+  value?: Uint8Array;
+  expiresAt?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** A ServedGroup whose answers the test decides; every call is recorded. */
+export function fakeGroup(
+  name: string,
+  serveGet: (key: string, opts?: CallOptions) => Promise<{ value: ByteView; expiresAt?: number }>,
+  calls: Call[] = [],
+): ServedGroup & { calls: Call[] } {
+  return {
+    name,
+    calls,
+    serveGet(key, opts) {
+      calls.push({ op: "get", key, signal: opts?.signal });
+      return serveGet(key, opts);
+    },
+    serveSet(key, value, expiresAt) {
+      calls.push({ op: "set", key, value: new Uint8Array(value), expiresAt });
+    },
+    serveRemove(key) {
+      calls.push({ op: "remove", key });
+    },
+  };
+}
+
+/** A fake group answering `v:<key>` for every key. */
+export function echoGroup(name = "g", calls: Call[] = []) {
+  return fakeGroup(name, async (key) => ({ value: ByteView.from(`v:${key}`) }), calls);
+}
+
+export function lookup(...groups: ServedGroup[]): GroupLookup {
+  const m = new Map(groups.map((g) => [g.name, g]));
+  return { getGroup: (n) => m.get(n) };
+}
+
+export interface Served {
+  server: http.Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `handler` on 127.0.0.1, port 0. */
+export async function serve(handler: http.RequestListener): Promise<Served> {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One request with a raw (already escaped) path. */
+export function request(
+  port: number,
+  method: string,
+  path: string,
+  opts: { headers?: Record<string, string>; body?: Uint8Array; agent?: http.Agent } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        // Node frames a GET/DELETE body only when told its length.
+        headers:
+          opts.body !== undefined && opts.headers?.["transfer-encoding"] === undefined
+            ? { "content-length": String(opts.body.length), ...opts.headers }
+            : opts.headers,
+        agent: opts.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
+    r.on("error", reject);
+    r.end(opts.body);
+  });
+}
+
+/** Hex bytes like the wire doc writes them: "0a 09 76 ...". */
+export const hex = (b: Uint8Array): string =>
+  Buffer.from(b)
+    .toString("hex")
+    .replace(/(..)(?!$)/g, "$1 ");
