@@ -15,10 +15,9 @@ import {
   TRANSPORTS,
   UsageError,
 } from "./cli.js";
-import { Cluster } from "./cluster.js";
+import type { Cluster } from "./cluster.js";
 import { DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_PORTS, peerUrl } from "./config.js";
-import { GENERATED_ROWS, generatedKey, seedDatabase } from "./db.js";
-import { createLogger } from "./log.js";
+import { GENERATED_ROWS, generatedKey } from "./keys.js";
 
 const PROGRAM = "tinycache-burst";
 
@@ -146,6 +145,11 @@ async function main(argv: string[]): Promise<number> {
     say(
       `no cluster on ${api}: starting one (${cfg.transport}, database latency ${cfg.dbLatencyMs} ms)...`,
     );
+    const [{ Cluster }, { seedDatabase }, { createLogger }] = await Promise.all([
+      import("./cluster.js"),
+      import("./db.js"),
+      import("./log.js"),
+    ]);
     seedDatabase(cfg.dataDir);
     cluster = new Cluster({
       ports: cfg.ports,

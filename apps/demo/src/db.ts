@@ -3,31 +3,15 @@ import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import Database from "better-sqlite3";
+import { CLASSIC_SCORES, GENERATED_ROWS, generatedKey, generatedScore } from "./keys.js";
 import type { Logger } from "./log.js";
+
+export { CLASSIC_SCORES, GENERATED_ROWS, generatedKey, generatedScore };
 
 /** File name of the demo database inside the data folder. */
 export const DB_FILE = "scores.sqlite";
 /** Bumped when the schema or seed changes, so an old file is re-seeded. */
 const SCHEMA_VERSION = "1";
-/** Rows in the generated table: user000001 .. user100000. */
-export const GENERATED_ROWS = 100_000;
-/** The original demo's three rows. */
-export const CLASSIC_SCORES: Readonly<Record<string, string>> = Object.freeze({
-  Tom: "630",
-  Jack: "589",
-  Sam: "567",
-});
-
-/** Name of generated row `i` (1-based): user000001 .. user100000. */
-export function generatedKey(i: number): string {
-  return `user${String(i).padStart(6, "0")}`;
-}
-
-/** Score of generated row `i`: deterministic (a multiplicative hash), so tests can know it. */
-export function generatedScore(i: number): string {
-  return String((Math.imul(i, 2_654_435_761) >>> 0) % 1000);
-}
-
 function isSeeded(file: string): boolean {
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -119,8 +103,17 @@ export class ScoreDb {
   async find(key: string, opts: { signal?: AbortSignal } = {}): Promise<string | undefined> {
     this.#reads++;
     this.#logger.info({ event: "db_read", key }, `[SlowDB] search key ${key}`);
-    if (this.#latencyMs > 0) await delay(this.#latencyMs, undefined, { signal: opts.signal });
-    opts.signal?.throwIfAborted();
+    const { signal } = opts;
+    if (this.#latencyMs > 0) {
+      try {
+        await delay(this.#latencyMs, undefined, { signal });
+      } catch (err) {
+        // Reject with the caller's own reason (as core does), not the timer's AbortError.
+        if (signal?.aborted) throw signal.reason;
+        throw err;
+      }
+    }
+    signal?.throwIfAborted();
     return this.#find.get(key)?.score;
   }
 

@@ -5,7 +5,6 @@
  * waits until all are ready, prints what to try, and stops them all on Ctrl-C / SIGTERM.
  */
 import { parseArgs } from "node:util";
-import { prettyFactory } from "pino-pretty";
 import {
   LOG_LEVELS,
   parseChoice,
@@ -16,10 +15,7 @@ import {
   TRANSPORTS,
   UsageError,
 } from "./cli.js";
-import { Cluster } from "./cluster.js";
 import { DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_PORTS } from "./config.js";
-import { seedDatabase } from "./db.js";
-import { createLogger, wantPretty } from "./log.js";
 
 const PROGRAM = "tinycache-demo";
 
@@ -88,6 +84,14 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  // Loaded after the flags are checked, so --help and flag errors answer at once.
+  const [{ prettyFactory }, { Cluster }, { seedDatabase }, { createLogger, wantPretty }] =
+    await Promise.all([
+      import("pino-pretty"),
+      import("./cluster.js"),
+      import("./db.js"),
+      import("./log.js"),
+    ]);
   const pretty = wantPretty();
   const logger = createLogger({ level: cfg.logLevel, base: { node: "launcher" }, pretty });
 

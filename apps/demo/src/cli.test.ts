@@ -1,0 +1,187 @@
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort, type Spawned, spawnNode } from "@tinycache/testkit";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+// The built entry points (`pnpm test` builds first), run as a user runs them.
+const NODE = fileURLToPath(new URL("../dist/node.js", import.meta.url));
+const LAUNCH = fileURLToPath(new URL("../dist/launch.js", import.meta.url));
+const BURST = fileURLToPath(new URL("../dist/burst.js", import.meta.url));
+
+const spawned: Spawned[] = [];
+afterEach(async () => {
+  await Promise.all(spawned.splice(0).map((p) => p.kill()));
+});
+
+function run(args: string[]): Spawned {
+  const p = spawnNode(args, { env: { LOG_PRETTY: "0" } });
+  spawned.push(p);
+  return p;
+}
+
+/** Runs a command to its end (safe in concurrent tests: it owns and always reaps its child). */
+async function outcome(args: string[]) {
+  const p = spawnNode(args, { env: { LOG_PRETTY: "0" } });
+  // "close" comes after the last output line was read ("exit" may come before).
+  const closed = once(p.child, "close");
+  try {
+    const [{ code }] = await Promise.all([p.exited, closed]);
+    return { code, out: p.lines.join("\n") };
+  } finally {
+    await p.kill();
+  }
+}
+
+describe("command lines", () => {
+  it("--help documents the flags and exits 0", async () => {
+    const node = await outcome([NODE, "--help"]);
+    expect(node.code).toBe(0);
+    for (const flag of ["--port", "--api", "--api-port", "--transport", "--peers", "--data-dir"]) {
+      expect(node.out).toContain(flag);
+    }
+    expect(node.out).toContain('curl "http://localhost:9999/api?key=Tom"');
+    const launch = await outcome([LAUNCH, "-h"]);
+    expect(launch.code).toBe(0);
+    expect(launch.out).toContain("--ports");
+    const burst = await outcome([BURST, "--help"]);
+    expect(burst.code).toBe(0);
+    expect(burst.out).toContain("--requests");
+  });
+
+  it.each([
+    [[NODE, "--bogus"], /Unknown option '--bogus'/],
+    [[NODE, "--port", "abc"], /--port must be a port number 1\.\.65535, got "abc"/],
+    [[NODE, "--port", "70000"], /--port must be a port number/],
+    [[NODE, "--port"], /--port/],
+    [[NODE, "--transport", "grpc"], /--transport must be one of http, connect, got "grpc"/],
+    [[NODE, "--log-level", "loud"], /--log-level must be one of/],
+    [[NODE, "--db-latency-ms=-5"], /--db-latency-ms must be an integer/],
+    [[NODE, "--hot-cache", "maybe"], /--hot-cache must be one of on, off/],
+    [[NODE, "--port", "8005"], /this node \(http:\/\/127\.0\.0\.1:8005\) is not in --peers/],
+    [[NODE, "--peers", "127.0.0.1:8001"], /--peers: "127\.0\.0\.1:8001"/],
+    [[NODE, "--peers", "http://127.0.0.1:8001/x"], /must look like http:\/\/host:port/],
+    [[NODE, "--api", "--api-port", "8001"], /--api-port must differ from --port/],
+    [[NODE, "stray"], /unexpected argument "stray"/],
+    [[LAUNCH, "--ports", "8001,8001"], /--ports lists a port twice/],
+    [[LAUNCH, "--ports", "8001,,8002"], /--ports must be comma-separated ports/],
+    [[LAUNCH, "--api-port", "8002"], /--api-port 8002 is also in --ports/],
+    [[LAUNCH, "--restart", "sometimes"], /--restart must be one of on, off/],
+    [[BURST, "--requests", "0"], /--requests must be at least 1/],
+    [[BURST, "--start", "later"], /--start must be one of auto, always, never/],
+  ])("%j -> a clear message and exit code 2", { concurrent: true }, async (args, message) => {
+    const { code, out } = await outcome(args);
+    expect(code).toBe(2);
+    expect(out).toMatch(message);
+    expect(out).toMatch(/Try 'tinycache-\w+ --help'/);
+  });
+});
+
+describe("one node by hand (one terminal per node)", () => {
+  let dataDir = "";
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), "tinycache-demo-cli-"));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("serves the API, /healthz, /metrics and /stats, then stops on SIGINT with exit 0", async () => {
+    const port = await freePort();
+    const apiPort = await freePort();
+    const self = `http://127.0.0.1:${port}`;
+    const node = run([
+      NODE,
+      "--port",
+      String(port),
+      "--api",
+      "--api-port",
+      String(apiPort),
+      "--peers",
+      self,
+      "--data-dir",
+      dataDir,
+    ]);
+    const ready = JSON.parse(await node.waitForLine(/"event":"ready"/));
+    expect(ready).toMatchObject({
+      port,
+      api: `http://127.0.0.1:${apiPort}`,
+      transport: "http",
+      peers: [self],
+    });
+    const api = `http://127.0.0.1:${apiPort}`;
+    const tom = await fetch(`${api}/api?key=Tom`);
+    expect(tom.status).toBe(200);
+    expect(tom.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+    expect(await tom.text()).toBe("630");
+    const missing = await fetch(`${api}/api?key=${encodeURIComponent("nö body")}`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe("nö body not exist");
+    expect((await fetch(`${api}/api`)).status).toBe(400);
+    expect((await fetch(`${api}/api?key=`)).status).toBe(400);
+    expect((await fetch(`${api}/api?key=Tom`, { method: "POST" })).status).toBe(405);
+    expect((await fetch(`${api}/nowhere`)).status).toBe(404);
+    const health = await fetch(`${api}/healthz`);
+    expect([health.status, await health.text()]).toEqual([200, "ok\n"]);
+
+    for (const base of [self, api]) {
+      const metrics = await fetch(`${base}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await metrics.text();
+      expect(text).toMatch(/^tinycache_group_gets_total\{group="scores"\} 2$/m);
+      expect(text).toMatch(/^tinycache_group_local_loads_total\{group="scores"\} 2$/m);
+      expect(text).toMatch(/^tinycache_group_not_founds_total\{group="scores"\} 1$/m);
+      expect(text).toMatch(/^tinycache_cache_items\{group="scores",cache="main"\} \d+$/m);
+      expect(text).toMatch(/^tinycache_cache_bytes\{group="scores",cache="hot"\} 0$/m);
+      expect(text).toMatch(/^tinycache_demo_db_reads_total 2$/m);
+      expect(text).toMatch(/^tinycache_demo_api_responses_total\{status="200"\} 1$/m);
+      expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+      const stats = await (await fetch(`${base}/stats`)).json();
+      expect(stats).toMatchObject({
+        node: { port, self, transport: "http" },
+        group: { name: "scores", stats: { gets: 2, localLoads: 2, notFounds: 1 } },
+        db: { reads: 2 },
+        api: { responses: { 200: 1, 404: 1, 400: 2, 405: 1 } },
+      });
+    }
+    // The peer port still serves the transport beside /metrics and /stats.
+    const peer = await fetch(`${self}/_groupcache/scores/Jack`);
+    expect(peer.status).toBe(200);
+
+    const slow = node.lines.filter((l) => l.includes("[SlowDB]")).map((l) => JSON.parse(l).msg);
+    expect(slow).toEqual([
+      "[SlowDB] search key Tom",
+      "[SlowDB] search key nö body",
+      "[SlowDB] search key Jack",
+    ]);
+
+    const closed = once(node.child, "close");
+    node.child.kill("SIGINT");
+    expect(await node.exited).toEqual({ code: 0, signal: null });
+    await closed;
+    expect(node.lines.some((l) => l.includes('"event":"stopped"'))).toBe(true);
+  });
+
+  it("a busy port: a clear message and a non-zero exit", async () => {
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve));
+    try {
+      const { code, out } = await outcome([
+        NODE,
+        "--port",
+        String(port),
+        "--peers",
+        `http://127.0.0.1:${port}`,
+        "--data-dir",
+        dataDir,
+      ]);
+      expect(code).toBe(3);
+      expect(out).toMatch(/failed to start: .*EADDRINUSE/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+});

@@ -1,0 +1,19 @@
+import type { LogLevel, TransportName } from "./cli.js";
+
+/** A node's settings, from its command line. */
+export interface NodeConfig {
+  port: number;
+  api: boolean;
+  apiPort: number;
+  transport: TransportName;
+  peers: string[];
+  self: string;
+  host: string;
+  dataDir: string;
+  dbLatencyMs: number;
+  cacheBytes: number;
+  hotCache: boolean;
+  ttlMs: number;
+  negativeTtlMs: number;
+  logLevel: LogLevel;
+}

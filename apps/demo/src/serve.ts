@@ -1,0 +1,145 @@
+import { createServer } from "node:http";
+import { GroupRegistry, NotFoundError } from "@tinycache/core";
+import { createApiHandler } from "./api.js";
+import { GROUP_NAME, peerTimeoutFor } from "./config.js";
+import { ScoreDb } from "./db.js";
+import { createLogger } from "./log.js";
+import { createMetrics } from "./metrics.js";
+import type { NodeConfig } from "./node-config.js";
+import { observabilityRoutes } from "./routes.js";
+import { closeServer, listen, startPeerServer } from "./transport.js";
+
+/**
+ * Runs one node until SIGINT/SIGTERM (or the launcher's IPC channel closes): the group over
+ * the database, the peer transport with /metrics and /stats, and the API when asked.
+ * Resolves once it is listening and has logged its ready line.
+ */
+export async function run(cfg: NodeConfig): Promise<void> {
+  const logger = createLogger({ level: cfg.logLevel, base: { node: cfg.port } });
+  const db = new ScoreDb({ dataDir: cfg.dataDir, logger, latencyMs: cfg.dbLatencyMs });
+  const peerTimeoutMs = peerTimeoutFor(cfg.dbLatencyMs);
+
+  const registry = new GroupRegistry();
+  const group = registry.newGroup({
+    name: GROUP_NAME,
+    cacheBytes: cfg.cacheBytes,
+    ttlMs: cfg.ttlMs,
+    ttlJitter: 0.1,
+    negativeTtlMs: cfg.negativeTtlMs,
+    hotCache: cfg.hotCache ? undefined : false,
+    peerTimeoutMs,
+    logger: logger.child({ component: "core" }),
+    getter: async (key, { signal }) => {
+      const score = await db.find(key, { signal });
+      if (score === undefined) throw new NotFoundError(key);
+      return score;
+    },
+  });
+
+  const apiResponses = new Map<number, number>();
+  const startedAt = Date.now();
+  const metrics = createMetrics(group, { dbReads: () => db.reads, apiResponses });
+  const stats = () => ({
+    node: {
+      self: cfg.self,
+      port: cfg.port,
+      api: cfg.api ? `http://${cfg.host}:${cfg.apiPort}` : null,
+      transport: cfg.transport,
+      peers: cfg.peers,
+      pid: process.pid,
+      uptimeMs: Date.now() - startedAt,
+    },
+    group: {
+      name: group.name,
+      stats: group.stats,
+      main: group.cacheStats("main"),
+      hot: group.cacheStats("hot"),
+    },
+    db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
+    api: cfg.api ? { responses: Object.fromEntries(apiResponses) } : null,
+  });
+  const routes = observabilityRoutes(metrics, stats);
+
+  const peerServer = await startPeerServer({
+    transport: cfg.transport,
+    self: cfg.self,
+    peers: cfg.peers,
+    registry,
+    host: cfg.host,
+    port: cfg.port,
+    timeoutMs: peerTimeoutMs,
+    logger: logger.child({ component: `transport-${cfg.transport}` }),
+    routes,
+  });
+  group.registerPeers(peerServer.picker);
+
+  const apiServer = cfg.api
+    ? createServer(
+        { keepAliveTimeout: 30_000 },
+        createApiHandler({
+          group,
+          logger,
+          routes,
+          responses: apiResponses,
+          timeoutMs: peerTimeoutMs * 2,
+        }),
+      )
+    : undefined;
+  if (apiServer) {
+    try {
+      await listen(apiServer, cfg.apiPort, cfg.host);
+    } catch (err) {
+      await peerServer.close();
+      throw err;
+    }
+  }
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals | "disconnect") => {
+    if (stopping) {
+      // A second Ctrl-C means "now"; a SIGTERM from the launcher right after the
+      // terminal's SIGINT (both reach us on Ctrl-C) must not cut the graceful stop short.
+      if (signal !== "SIGINT") return;
+      logger.warn({ event: "forced_exit", signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ event: "stopping", signal }, "shutting down");
+    const closing = Promise.all([
+      apiServer ? closeServer(apiServer) : undefined,
+      peerServer.close(),
+    ]);
+    closing.then(
+      () => {
+        db.close();
+        logger.info({ event: "stopped" }, "stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err, event: "stop_failed" }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  // Started by the launcher with an IPC channel: stop when the launcher goes away, even
+  // if it was SIGKILLed and could not stop us itself (no orphans holding the ports).
+  if (process.connected) process.once("disconnect", () => stop("disconnect"));
+
+  const apiUrl = cfg.api ? `http://${cfg.host}:${cfg.apiPort}` : null;
+  logger.info(
+    {
+      event: "ready",
+      port: cfg.port,
+      self: cfg.self,
+      api: apiUrl,
+      transport: cfg.transport,
+      peers: cfg.peers,
+      db: db.file,
+      dbLatencyMs: cfg.dbLatencyMs,
+    },
+    `node ready: peers on ${cfg.self}${apiUrl ? `, API on ${apiUrl}` : ""}, metrics on ${peerServer.observabilityUrl}/metrics`,
+  );
+}
+
