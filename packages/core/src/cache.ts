@@ -49,8 +49,26 @@ export class TwoTierCache {
 
   /** Looks in main, then hot; counts gets/hits per cache like groupcache. Synchronous. */
   lookup(key: string): Entry | undefined {
-    const e = this.#lookupIn(this.main, key);
-    return e !== undefined ? e : this.#lookupIn(this.hot, key);
+    // Main inline (the common hit); hot and expiry handling out of line.
+    const main = this.main;
+    main.gets++;
+    const e = main.lru.get(key);
+    if (e !== undefined && e.expiresAt === 0) {
+      main.hits++;
+      return e;
+    }
+    return this.#slowLookup(key, e);
+  }
+
+  #slowLookup(key: string, fromMain: Entry | undefined): Entry | undefined {
+    if (fromMain !== undefined) {
+      if (fromMain.expiresAt > this.#now()) {
+        this.main.hits++;
+        return fromMain;
+      }
+      this.main.lru.delete(key);
+    }
+    return this.#lookupIn(this.hot, key);
   }
 
   #lookupIn(tier: Tier, key: string): Entry | undefined {

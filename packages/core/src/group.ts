@@ -140,14 +140,38 @@ export class Group implements ServedGroup {
    * caller's signal aborted (the shared load goes on for the other callers).
    */
   get(key: string, opts?: GetOptions): Promise<ByteView> {
-    // The hit path is synchronous and allocates nothing but the returned promise.
-    const signal = opts?.signal;
+    // The hit path is synchronous, small enough to inline, and allocates nothing but the
+    // returned promise; everything else lives in #slowGet.
+    if (opts === undefined && typeof key === "string" && key.length * 3 <= this.#maxKeyBytes) {
+      const e = this.#cache.lookup(key);
+      if (e !== undefined && e.view !== undefined) {
+        const stats = this.#stats;
+        stats.gets++;
+        stats.cacheHits++;
+        return Promise.resolve(e.view);
+      }
+      return this.#slowGet(key, undefined, e);
+    }
+    return this.#slowGet(key, opts?.signal, null);
+  }
+
+  /**
+   * Everything but a plain hit. `looked` is the lookup get() already did (undefined = a
+   * miss, an entry = a negative hit) or null when no lookup was done yet.
+   */
+  #slowGet(
+    key: string,
+    signal: AbortSignal | undefined,
+    looked: Entry | undefined | null,
+  ): Promise<ByteView> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const bad = this.#keyError(key);
-    if (bad !== undefined) return Promise.reject(bad);
+    if (looked === null) {
+      const bad = this.#keyError(key);
+      if (bad !== undefined) return Promise.reject(bad);
+    }
     const stats = this.#stats;
     stats.gets++;
-    const e = this.#cache.lookup(key);
+    const e = looked === null ? this.#cache.lookup(key) : looked;
     if (e !== undefined) {
       stats.cacheHits++;
       if (e.view !== undefined) return Promise.resolve(e.view);
