@@ -1,4 +1,5 @@
 export * from "./bench.ts";
+export * from "./cluster.ts";
 export * from "./pack.ts";
 export * from "./proc.ts";
 export * from "./random.ts";
