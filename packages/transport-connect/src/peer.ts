@@ -1,0 +1,330 @@
+import { Agent as HttpAgent } from "node:http";
+import type { SecureClientSessionOptions } from "node:http2";
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from "node:https";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import {
+  type CallOptions,
+  type KeyRequest,
+  PeerError,
+  type PeerGetter,
+  type PeerValue,
+  type SetRequest,
+} from "@tinycache/core";
+import { tinycachev1 as pb } from "@tinycache/protocol";
+import { codeFromName, codeName, kindOf, toPeerError } from "./codes.js";
+import type { PeerProtocol } from "./options.js";
+import { ConnectH1Caller } from "./private/connect-h1.js";
+import { expiryIn, expiryOut } from "./server.js";
+
+/** One key's outcome in {@link ConnectPeer.getMany}. */
+export type GetManyEntry =
+  | { key: string; ok: true; value: PeerValue }
+  | { key: string; ok: false; error: PeerError };
+
+/** How a {@link ConnectPeer} talks; built by {@link ConnectPool} from its options. */
+export interface ConnectPeerOptions {
+  protocol: PeerProtocol;
+  httpVersion: "1.1" | "2";
+  timeoutMs: number;
+  /** Headers sent with every call (the shared secret). */
+  headers: Record<string, string>;
+  maxMessageBytes: number;
+  agentOptions: HttpsAgentOptions;
+  http2Options: SecureClientSessionOptions | undefined;
+}
+
+/** The four calls, whatever the protocol; they throw ConnectErrors. */
+interface Rpc {
+  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal): Promise<pb.GetResponse>;
+  getMany(
+    req: pb.GetManyRequest,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<pb.GetManyResponse>;
+  set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  remove(req: pb.RemoveRequest, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+const GET = `/${pb.CacheService.typeName}/Get`;
+const GET_MANY = `/${pb.CacheService.typeName}/GetMany`;
+const SET = `/${pb.CacheService.typeName}/Set`;
+const REMOVE = `/${pb.CacheService.typeName}/Remove`;
+
+function decodeAnswer<Desc extends DescMessage>(
+  schema: Desc,
+  bytes: Uint8Array,
+): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    // An answer we cannot read: the peer is not one of ours (or is broken).
+    throw new ConnectError(
+      `malformed response: ${err instanceof Error ? err.message : String(err)}`,
+      Code.Unavailable,
+    );
+  }
+}
+
+/** Connect protocol, binary, HTTP/1.1 keep-alive, through our lean caller. */
+class H1Rpc implements Rpc {
+  readonly #agent: HttpAgent;
+  readonly #caller: ConnectH1Caller;
+
+  constructor(url: string, o: ConnectPeerOptions) {
+    const agentOptions: HttpsAgentOptions = {
+      maxSockets: 256,
+      scheduling: "lifo",
+      ...o.agentOptions,
+      keepAlive: true,
+    };
+    this.#agent = url.startsWith("https:")
+      ? new HttpsAgent(agentOptions)
+      : new HttpAgent(agentOptions);
+    this.#caller = new ConnectH1Caller(url, {
+      agent: this.#agent,
+      timeoutMs: o.timeoutMs,
+      maxMessageBytes: o.maxMessageBytes,
+      headers: o.headers,
+    });
+  }
+
+  async get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal) {
+    const out = await this.#caller.call(GET, toBinary(pb.GetRequestSchema, req), timeoutMs, signal);
+    return decodeAnswer(pb.GetResponseSchema, out);
+  }
+
+  async getMany(req: pb.GetManyRequest, timeoutMs: number, signal?: AbortSignal) {
+    const out = await this.#caller.call(
+      GET_MANY,
+      toBinary(pb.GetManyRequestSchema, req),
+      timeoutMs,
+      signal,
+    );
+    return decodeAnswer(pb.GetManyResponseSchema, out);
+  }
+
+  async set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal) {
+    await this.#caller.call(SET, toBinary(pb.SetRequestSchema, req), timeoutMs, signal);
+  }
+
+  async remove(req: pb.RemoveRequest, timeoutMs: number, signal?: AbortSignal) {
+    await this.#caller.call(REMOVE, toBinary(pb.RemoveRequestSchema, req), timeoutMs, signal);
+  }
+
+  close() {
+    this.#agent.destroy();
+  }
+}
+
+/** Any protocol through connect-node's transports (one per peer, reused). */
+class TransportRpc implements Rpc {
+  readonly #client: Client<typeof pb.CacheService>;
+  readonly #headers: Record<string, string>;
+  readonly #close: () => void;
+
+  constructor(url: string, o: ConnectPeerOptions) {
+    const common = {
+      baseUrl: url,
+      // No interceptors, no compression (the values are small and on a LAN), binary.
+      acceptCompression: [],
+      readMaxBytes: o.maxMessageBytes,
+      writeMaxBytes: o.maxMessageBytes,
+    };
+    let transport: Transport;
+    let close: () => void;
+    if (o.httpVersion === "2") {
+      const sessionManager = new Http2SessionManager(url, {}, o.http2Options);
+      close = () => sessionManager.abort();
+      const h2 = { ...common, httpVersion: "2" as const, sessionManager };
+      transport =
+        o.protocol === "grpc"
+          ? createGrpcTransport(h2)
+          : o.protocol === "grpcweb"
+            ? createGrpcWebTransport(h2)
+            : createConnectTransport(h2);
+    } else {
+      const agentOptions: HttpsAgentOptions = {
+        maxSockets: 256,
+        scheduling: "lifo",
+        ...o.agentOptions,
+        keepAlive: true,
+      };
+      const agent = url.startsWith("https:")
+        ? new HttpsAgent(agentOptions)
+        : new HttpAgent(agentOptions);
+      close = () => agent.destroy();
+      const h1 = { ...common, httpVersion: "1.1" as const, nodeOptions: { agent } };
+      transport =
+        o.protocol === "grpcweb" ? createGrpcWebTransport(h1) : createConnectTransport(h1);
+    }
+    this.#client = createClient(pb.CacheService, transport);
+    this.#headers = o.headers;
+    this.#close = close;
+  }
+
+  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal) {
+    return this.#client.get(req, { timeoutMs, signal, headers: this.#headers });
+  }
+
+  getMany(req: pb.GetManyRequest, timeoutMs: number, signal?: AbortSignal) {
+    return this.#client.getMany(req, { timeoutMs, signal, headers: this.#headers });
+  }
+
+  async set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal) {
+    await this.#client.set(req, { timeoutMs, signal, headers: this.#headers });
+  }
+
+  async remove(req: pb.RemoveRequest, timeoutMs: number, signal?: AbortSignal) {
+    await this.#client.remove(req, { timeoutMs, signal, headers: this.#headers });
+  }
+
+  close() {
+    this.#close();
+  }
+}
+
+function peerValue(res: pb.GetResponse): PeerValue {
+  const expiresAt = expiryIn(res.expiresAtMs);
+  return expiresAt === undefined ? { value: res.value } : { value: res.value, expiresAt };
+}
+
+/**
+ * One remote peer: a {@link PeerGetter} over one reused transport (keep-alive agent or
+ * HTTP/2 session). Every call has the pool's deadline and honours the caller's signal;
+ * failures are {@link PeerError}s whose `kind` tells core what to do.
+ */
+export class ConnectPeer implements PeerGetter {
+  /** The peer's base URL, as given to `setPeers`. */
+  readonly id: string;
+  readonly #rpc: Rpc;
+  readonly #timeoutMs: number;
+  #closed = false;
+
+  constructor(url: string, o: ConnectPeerOptions) {
+    this.id = url;
+    this.#timeoutMs = o.timeoutMs;
+    this.#rpc =
+      o.protocol === "connect" && o.httpVersion === "1.1"
+        ? new H1Rpc(url, o)
+        : new TransportRpc(url, o);
+  }
+
+  async get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+    const signal = opts?.signal;
+    try {
+      this.#checkOpen();
+      const res = await this.#rpc.get(
+        create(pb.GetRequestSchema, { group: req.group, key: req.key }),
+        this.#timeoutMs,
+        signal,
+      );
+      return peerValue(res);
+    } catch (err) {
+      throw toPeerError(err, this.id, signal);
+    }
+  }
+
+  /**
+   * Batched get: one call for many keys of one group. Resolves with one entry per key, in
+   * order; a key that fails does not fail the others. Rejects (with a PeerError) only
+   * when the call itself fails.
+   */
+  async getMany(
+    group: string,
+    keys: readonly string[],
+    opts?: CallOptions,
+  ): Promise<GetManyEntry[]> {
+    const signal = opts?.signal;
+    let res: pb.GetManyResponse;
+    try {
+      this.#checkOpen();
+      res = await this.#rpc.getMany(
+        create(pb.GetManyRequestSchema, { group, keys: keys.slice() }),
+        this.#timeoutMs,
+        signal,
+      );
+    } catch (err) {
+      throw toPeerError(err, this.id, signal);
+    }
+    return res.results.map((r): GetManyEntry => {
+      if (r.result.case === "value") {
+        return { key: r.key, ok: true, value: peerValue(r.result.value) };
+      }
+      if (r.result.case === undefined) {
+        // Neither value nor error: an answer we cannot read.
+        return {
+          key: r.key,
+          ok: false,
+          error: new PeerError("unavailable", this.id, "GetMany result without value or error"),
+        };
+      }
+      const code = codeFromName(r.result.value.code);
+      return {
+        key: r.key,
+        ok: false,
+        error: new PeerError(
+          kindOf(code, true),
+          this.id,
+          `${codeName(code)}: ${r.result.value.message}`,
+        ),
+      };
+    });
+  }
+
+  async set(req: SetRequest, opts?: CallOptions): Promise<void> {
+    const signal = opts?.signal;
+    try {
+      this.#checkOpen();
+      await this.#rpc.set(
+        create(pb.SetRequestSchema, {
+          group: req.group,
+          key: req.key,
+          value: req.value,
+          expiresAtMs: expiryOut(req.expiresAt),
+        }),
+        this.#timeoutMs,
+        signal,
+      );
+    } catch (err) {
+      throw toPeerError(err, this.id, signal);
+    }
+  }
+
+  async remove(req: KeyRequest, opts?: CallOptions): Promise<void> {
+    const signal = opts?.signal;
+    try {
+      this.#checkOpen();
+      await this.#rpc.remove(
+        create(pb.RemoveRequestSchema, { group: req.group, key: req.key }),
+        this.#timeoutMs,
+        signal,
+      );
+    } catch (err) {
+      throw toPeerError(err, this.id, signal);
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ConnectError("peer was closed", Code.Unavailable);
+  }
+
+  /** Closes the peer's connections; later calls fail as `unavailable`. */
+  close(): void {
+    this.#closed = true;
+    this.#rpc.close();
+  }
+}

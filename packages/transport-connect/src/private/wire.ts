@@ -1,0 +1,49 @@
+import type { ByteView } from "@tinycache/core";
+
+/**
+ * A hand-rolled encoder of the one hot message, tinycache.v1.GetResponse
+ * (`bytes value = 1; int64 expires_at_ms = 2;`), straight from the group's ByteView into
+ * the response buffer: no intermediate copy of the value, no message object, no
+ * reflection. Byte-for-byte what protobuf-es `toBinary` writes (a test pins it).
+ */
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, off: number, n: number): number {
+  while (n >= 0x80) {
+    buf[off++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[off++] = n;
+  return off;
+}
+
+/** Encodes GetResponse{value, expiresAtMs}; `expiresAt` absent, <= 0 or not finite = 0 (none). */
+export function encodeGetResponse(value: ByteView, expiresAt: number | undefined): Buffer {
+  const len = value.length;
+  const exp =
+    expiresAt !== undefined && Number.isFinite(expiresAt) && expiresAt > 0
+      ? Math.min(Math.floor(expiresAt), Number.MAX_SAFE_INTEGER)
+      : 0;
+  // proto3 omits default values: an empty value and a zero expiry are not written.
+  const size = (len > 0 ? 1 + varintSize(len) + len : 0) + (exp > 0 ? 1 + varintSize(exp) : 0);
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  if (len > 0) {
+    buf[off++] = 0x0a; // field 1, wire type 2 (length-delimited)
+    off = writeVarint(buf, off, len);
+    off += value.copyTo(buf, off);
+  }
+  if (exp > 0) {
+    buf[off++] = 0x10; // field 2, wire type 0 (varint)
+    off = writeVarint(buf, off, exp);
+  }
+  return buf;
+}
