@@ -341,6 +341,16 @@ describe("abort", () => {
     expect((await g.get("k")).toString()).toBe("done");
   });
 
+  it("options without an aborted signal still hit the cache", async () => {
+    const getter = vi.fn(async () => "v");
+    const g = group({ getter });
+    await g.get("k");
+    expect((await g.get("k", {})).toString()).toBe("v");
+    expect((await g.get("k", { signal: new AbortController().signal })).toString()).toBe("v");
+    expect(getter).toHaveBeenCalledTimes(1);
+    expect(g.stats).toMatchObject({ gets: 3, cacheHits: 2 });
+  });
+
   it("an already aborted signal rejects at once, even for a cached key", async () => {
     const g = group({ getter: async () => "v" });
     await g.get("k");

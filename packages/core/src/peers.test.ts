@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError, NotFoundError, PeerError, type PeerErrorKind } from "./errors.js";
+import { RatePromotion } from "./hotpolicy.js";
 import type { GroupOptions } from "./options.js";
 import type {
   CallOptions,
@@ -182,6 +183,21 @@ describe("loading from the owning peer", () => {
     await g.get("b"); // hot hit
     expect(peer.gets).toHaveLength(3);
     expect(g.cacheStats("hot")).toMatchObject({ hits: 1 });
+  });
+
+  it("RatePromotion in a group: a key enters the hot cache on its Nth fetch", async () => {
+    const clock = fakeClock();
+    const peer = new FakePeer("p1", async (r) => ({ value: bytes(r.key) }));
+    const { g } = setup(peer, {
+      hotCache: new RatePromotion({ minFetches: 3, windowMs: 1000, now: clock.now }),
+    });
+    await g.get("k");
+    await g.get("k");
+    expect(g.cacheStats("hot").items).toBe(0);
+    await g.get("k");
+    expect(g.cacheStats("hot").items).toBe(1);
+    await g.get("k");
+    expect(peer.gets).toHaveLength(3);
   });
 
   it("the hot policy sees the key, the value and live stats", async () => {
