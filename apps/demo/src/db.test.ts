@@ -71,9 +71,7 @@ describe("seedDatabase", () => {
     // The built module (`pnpm test` builds first): no TypeScript loader in the children.
     const script = `import { seedDatabase } from ${JSON.stringify(new URL("../dist/db.js", import.meta.url).href)};
       const r = seedDatabase(${JSON.stringify(dir)}); console.log(JSON.stringify(r));`;
-    const procs = Array.from({ length: 3 }, () =>
-      spawnNode(["--input-type=module", "-e", script]),
-    );
+    const procs = Array.from({ length: 3 }, () => spawnNode(["--input-type=module", "-e", script]));
     try {
       const exits = await Promise.all(procs.map((p) => p.exited));
       expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);

@@ -64,7 +64,6 @@ Examples (one terminal each):
   curl "http://localhost:9999/api?key=Tom"     # 630
 `;
 
-
 function parse(argv: string[]): NodeConfig | "help" {
   const { values, positionals } = parseArgs({
     args: argv,

@@ -142,4 +142,3 @@ export async function run(cfg: NodeConfig): Promise<void> {
     `node ready: peers on ${cfg.self}${apiUrl ? `, API on ${apiUrl}` : ""}, metrics on ${peerServer.observabilityUrl}/metrics`,
   );
 }
-
