@@ -83,6 +83,10 @@ function loadsOf(proc: Spawned): string[] {
   return out;
 }
 
+/** Matches the `{"event":"load","key":...}` line of `key` (JSON.stringify spelling, which Go's encoder shares for keys without &<> or U+2028/9). */
+export const loadLine = (key: string): RegExp =>
+  new RegExp(`"event":"load","key":${JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}}`);
+
 const expected = (key: string): string => {
   const fixed: Record<string, string> = { Tom: "630", Jack: "589", Sam: "567" };
   return fixed[key] ?? `v${key.slice(1)}`;
@@ -145,6 +149,15 @@ export function clusterSuite(
         .map(() => n.index),
     );
 
+  /**
+   * Asserts that exactly the nodes `who` (indexes, with repeats for repeated loads) loaded
+   * `key`. A child's stdout can trail its HTTP answer, so first wait for each expected line.
+   */
+  const expectLoads = async (key: string, who: number[], what: string): Promise<void> => {
+    for (const i of new Set(who)) await (nodes[i] as Node).proc.waitForLine(loadLine(key), 5_000);
+    expect(loaders(key).sort(), what).toEqual([...who].sort());
+  };
+
   describe(`cluster of 3 processes (${transportName})`, () => {
     beforeAll(async () => {
       const ports: number[] = [];
@@ -179,7 +192,7 @@ export function clusterSuite(
       for (const key of keys) {
         const owner = ownerOf(key, urls) as string;
         owners.add(owner);
-        expect(loaders(key), `loads of ${key} (owner ${owner})`).toEqual([urls.indexOf(owner)]);
+        await expectLoads(key, [urls.indexOf(owner)], `loads of ${key} (owner ${owner})`);
       }
       expect(owners.size, "the keys spread over all three nodes").toBe(3);
     }, 30_000);
@@ -214,7 +227,7 @@ export function clusterSuite(
           body: expected(key),
         });
       }
-      expect(loaders(key), "reloaded once, on the owner").toEqual([1]);
+      await expectLoads(key, [1], "reloaded once, on the owner");
     }, 30_000);
 
     it("a peer killed with SIGKILL: its keys load locally, no get fails", async () => {
@@ -234,7 +247,7 @@ export function clusterSuite(
       }
       for (const key of fresh) {
         // Each survivor loaded it itself (its peer fetch failed); nobody asked twice.
-        expect(loaders(key).sort(), `loads of ${key}`).toEqual([0, 1]);
+        await expectLoads(key, [0, 1], `loads of ${key}`);
       }
     }, 30_000);
 
@@ -255,7 +268,7 @@ export function clusterSuite(
             body: expected(key),
           });
         }
-        expect(loaders(key), `${key} loaded by the restarted owner only`).toEqual([2]);
+        await expectLoads(key, [2], `${key} loaded by the restarted owner only`);
       }
       const stats = await control(back, "GET", "/stats");
       expect(stats.status).toBe(200);
