@@ -4,9 +4,9 @@
  * hot path never allocates an encoded copy of the key.
  */
 
-/** Slicing-by-4 tables: T0 is the classic byte table, Tk advances k more zero bytes. */
+/** Slicing-by-8 tables: T0 is the classic byte table, Tk advances k more zero bytes. */
 function makeTables(): Int32Array {
-  const t = new Int32Array(4 * 256);
+  const t = new Int32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -14,7 +14,7 @@ function makeTables(): Int32Array {
   }
   for (let n = 0; n < 256; n++) {
     let c = t[n] as number;
-    for (let k = 1; k < 4; k++) {
+    for (let k = 1; k < 8; k++) {
       c = (c >>> 8) ^ (t[c & 0xff] as number);
       t[k * 256 + n] = c;
     }
@@ -40,21 +40,29 @@ export function crc32Int(s: string): number {
   const len = s.length;
   let crc = -1;
   let i = 0;
-  // ASCII fast path, four bytes per step (slicing-by-4). Keys are mostly ASCII; a
+  // ASCII fast path, eight bytes per step (slicing-by-8). Keys are mostly ASCII; a
   // non-ASCII unit drops to the byte-wise UTF-8 path below for the rest of the string.
-  while (i + 4 <= len) {
+  while (i + 8 <= len) {
     const c0 = s.charCodeAt(i);
     const c1 = s.charCodeAt(i + 1);
     const c2 = s.charCodeAt(i + 2);
     const c3 = s.charCodeAt(i + 3);
-    if ((c0 | c1 | c2 | c3) >= 0x80) break;
+    const c4 = s.charCodeAt(i + 4);
+    const c5 = s.charCodeAt(i + 5);
+    const c6 = s.charCodeAt(i + 6);
+    const c7 = s.charCodeAt(i + 7);
+    if ((c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) >= 0x80) break;
     crc ^= c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
     crc =
-      (T[768 + (crc & 0xff)] as number) ^
-      (T[512 + ((crc >>> 8) & 0xff)] as number) ^
-      (T[256 + ((crc >>> 16) & 0xff)] as number) ^
-      (T[crc >>> 24] as number);
-    i += 4;
+      (T[1792 + (crc & 0xff)] as number) ^
+      (T[1536 + ((crc >>> 8) & 0xff)] as number) ^
+      (T[1280 + ((crc >>> 16) & 0xff)] as number) ^
+      (T[1024 + (crc >>> 24)] as number) ^
+      (T[768 + c4] as number) ^
+      (T[512 + c5] as number) ^
+      (T[256 + c6] as number) ^
+      (T[c7] as number);
+    i += 8;
   }
   for (; i < len; i++) {
     let c = s.charCodeAt(i);
