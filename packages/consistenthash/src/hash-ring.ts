@@ -154,8 +154,13 @@ export class HashRing {
    * TypeError, leaving the ring unchanged, if any node is not a non-empty string.
    */
   set(nodes: Iterable<string>): this {
-    if (nodes === null || typeof (nodes as Iterable<string>)?.[Symbol.iterator] !== "function") {
-      throw new TypeError("HashRing: set() takes an iterable of node names");
+    // A lone string is iterable (as characters) but is surely a mistake for set([node]).
+    if (
+      typeof nodes === "string" ||
+      nodes === null ||
+      typeof (nodes as Iterable<string>)?.[Symbol.iterator] !== "function"
+    ) {
+      throw new TypeError("HashRing: set() takes an iterable (e.g. an array) of node names");
     }
     const list = [...nodes];
     for (const n of list) checkNode(n);
