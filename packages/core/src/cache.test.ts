@@ -7,6 +7,7 @@ const entry = (size: number, expiresAt = 0): Entry => ({
   view: ByteView.from("x".repeat(Math.max(0, size - 2))),
   expiresAt,
   size,
+  resolved: undefined,
 });
 
 describe("TwoTierCache: one budget for main + hot, as groupcache", () => {

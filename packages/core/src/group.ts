@@ -140,38 +140,26 @@ export class Group implements ServedGroup {
    * caller's signal aborted (the shared load goes on for the other callers).
    */
   get(key: string, opts?: GetOptions): Promise<ByteView> {
-    // The hit path is synchronous, small enough to inline, and allocates nothing but the
-    // returned promise; everything else lives in #slowGet.
+    // The hit path is synchronous, small enough to inline, counts with one increment and
+    // allocates nothing (the entry keeps a resolved promise); the rest lives in #slowGet.
     if (opts === undefined && typeof key === "string" && key.length * 3 <= this.#maxKeyBytes) {
-      const e = this.#cache.lookup(key);
-      if (e !== undefined && e.view !== undefined) {
-        const stats = this.#stats;
-        stats.gets++;
-        stats.cacheHits++;
-        return Promise.resolve(e.view);
+      const e = this.#cache.fastHit(key);
+      if (e !== undefined) {
+        const p = e.resolved;
+        return p !== undefined ? p : (e.resolved = Promise.resolve(e.view as ByteView));
       }
-      return this.#slowGet(key, undefined, e);
     }
-    return this.#slowGet(key, opts?.signal, null);
+    return this.#slowGet(key, opts?.signal);
   }
 
-  /**
-   * Everything but a plain hit. `looked` is the lookup get() already did (undefined = a
-   * miss, an entry = a negative hit) or null when no lookup was done yet.
-   */
-  #slowGet(
-    key: string,
-    signal: AbortSignal | undefined,
-    looked: Entry | undefined | null,
-  ): Promise<ByteView> {
+  /** Everything but a plain hit of a non-expiring main-cache entry. */
+  #slowGet(key: string, signal: AbortSignal | undefined): Promise<ByteView> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (looked === null) {
-      const bad = this.#keyError(key);
-      if (bad !== undefined) return Promise.reject(bad);
-    }
+    const bad = this.#keyError(key);
+    if (bad !== undefined) return Promise.reject(bad);
     const stats = this.#stats;
     stats.gets++;
-    const e = looked === null ? this.#cache.lookup(key) : looked;
+    const e = this.#cache.lookup(key);
     if (e !== undefined) {
       stats.cacheHits++;
       if (e.view !== undefined) return Promise.resolve(e.view);
@@ -262,7 +250,11 @@ export class Group implements ServedGroup {
 
   /** A snapshot of the group's counters (a plain object). */
   get stats(): GroupStats {
-    return { ...this.#stats };
+    const s = { ...this.#stats };
+    const fast = this.#cache.fastHits;
+    s.gets += fast;
+    s.cacheHits += fast;
+    return s;
   }
 
   /** A snapshot of one cache's counters (a plain object). */
@@ -382,7 +374,7 @@ export class Group implements ServedGroup {
 
   #makeEntry(key: string, view: ByteView | undefined, expiresAt: number): Entry {
     const size = Buffer.byteLength(key, "utf8") + (view === undefined ? 0 : view.byteLength);
-    return { view, expiresAt, size };
+    return { view, expiresAt, size, resolved: undefined };
   }
 
   #store(which: CacheType, key: string, view: ByteView | undefined, expiresAt: number): Entry {
@@ -445,7 +437,7 @@ export class Group implements ServedGroup {
       if (
         epoch === this.#epoch &&
         policy !== undefined &&
-        policy.shouldPromote(key, view, this.#stats)
+        policy.shouldPromote(key, view, this.stats)
       ) {
         if (this.#cache.add("hot", key, entry)) stats.hotPromotions++;
       }

@@ -12,7 +12,7 @@ export interface HotCachePolicy {
    * Called once per successful peer fetch (after singleflight de-duplication).
    * @param key the key fetched.
    * @param value the value the owner returned.
-   * @param stats the group's live counters (read only).
+   * @param stats a snapshot of the group's counters.
    * @returns true to keep the value in the hot cache.
    */
   shouldPromote(key: string, value: ByteView, stats: Readonly<GroupStats>): boolean;
