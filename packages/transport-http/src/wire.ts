@@ -81,11 +81,77 @@ export interface DecodedValue {
   expiresAt?: number;
 }
 
-/** Parses a GetResponse body. @throws on malformed protobuf. */
+/** Thrown by {@link decodeGetResponse} for bytes that are not a GetResponse. */
+export class MalformedMessage extends Error {
+  override name = "MalformedMessage";
+}
+
+/**
+ * Parses a GetResponse body by hand (the client's hot path; ~10x cheaper than the
+ * reflective decoder): field 1 bytes `value`, field 2 double `minute_qps` (skipped), field 3
+ * int64 `expire` (Unix ns); unknown fields are skipped by wire type, as proto2 requires.
+ * The returned value is a view into `body` (callers copy it into a ByteView anyway).
+ * @throws MalformedMessage on truncated or malformed input.
+ */
 export function decodeGetResponse(body: Uint8Array): DecodedValue {
-  const msg = fromBinary(groupcachepb.GetResponseSchema, body);
-  const expiresAt = nsToMs(msg.expire);
-  return expiresAt === undefined ? { value: msg.value } : { value: msg.value, expiresAt };
+  const end = body.length;
+  let pos = 0;
+  let value: Uint8Array | undefined;
+  let expire = 0n;
+  const varint = (): number => {
+    // Up to 2^53 as a number: enough for lengths; expire uses bigVarintAt.
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) throw new MalformedMessage("truncated varint");
+      const b = body[pos++] as number;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return result;
+      mul *= 128;
+    }
+    throw new MalformedMessage("varint too long");
+  };
+  const bigVarintAt = (): bigint => {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) throw new MalformedMessage("truncated varint");
+      const b = body[pos++] as number;
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asIntN(64, result);
+      shift += 7n;
+    }
+    throw new MalformedMessage("varint too long");
+  };
+  while (pos < end) {
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (field === 0) throw new MalformedMessage("field number 0");
+    if (field === 1 && wire === 2) {
+      const len = varint();
+      if (len > end - pos) throw new MalformedMessage("truncated value");
+      value = body.subarray(pos, pos + len);
+      pos += len;
+    } else if (field === 3 && wire === 0) {
+      expire = bigVarintAt();
+    } else if (wire === 0) {
+      varint();
+    } else if (wire === 1) {
+      pos += 8;
+    } else if (wire === 2) {
+      const len = varint();
+      pos += len;
+    } else if (wire === 5) {
+      pos += 4;
+    } else {
+      throw new MalformedMessage(`unsupported wire type ${wire}`);
+    }
+    if (pos > end) throw new MalformedMessage("truncated field");
+  }
+  const v = value ?? body.subarray(0, 0);
+  const expiresAt = nsToMs(expire);
+  return expiresAt === undefined ? { value: v } : { value: v, expiresAt };
 }
 
 /** `SetRequest{group, key, value, expire?}`, the body of a mailgun-style PUT. */
