@@ -14,14 +14,14 @@ import { HttpPool } from "../src/index.js";
 
 const { values } = parseArgs({ options: { mode: { type: "string" }, keys: { type: "string" } } });
 const keys = Number(values.keys ?? 100);
-const valueOf = (i: number) => `value-${i}-${"x".repeat(24)}`;
+const valueFor = (i: number) => `value-${i}-${"x".repeat(24)}`;
 
 let server: http.Server;
 if (values.mode === "bare") {
-  // The exact bytes HttpPool sends for valueOf(i): GetResponse{value}, field 1.
+  // The exact bytes HttpPool sends for valueFor(i): GetResponse{value}, field 1.
   const bodies = new Map<string, Buffer>();
   for (let i = 0; i < keys; i++) {
-    const v = Buffer.from(valueOf(i));
+    const v = Buffer.from(valueFor(i));
     bodies.set(`/_groupcache/scores/k${i}`, Buffer.concat([Buffer.from([0x0a, v.length]), v]));
   }
   server = http.createServer((req, res) => {
@@ -39,7 +39,7 @@ if (values.mode === "bare") {
   const group = registry.newGroup({
     name: "scores",
     cacheBytes: 64 << 20,
-    getter: async (key) => valueOf(Number(key.slice(1))),
+    getter: async (key) => valueFor(Number(key.slice(1))),
   });
   const port = await freePort();
   const self = `http://127.0.0.1:${port}`;
