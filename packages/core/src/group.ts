@@ -145,8 +145,12 @@ export class Group implements ServedGroup {
     if (opts === undefined && typeof key === "string" && key.length * 3 <= this.#maxKeyBytes) {
       const e = this.#cache.fastHit(key);
       if (e !== undefined) {
-        const p = e.resolved;
-        return p !== undefined ? p : (e.resolved = Promise.resolve(e.view as ByteView));
+        let p = e.resolved;
+        if (p === undefined) {
+          p = Promise.resolve(e.view as ByteView);
+          e.resolved = p;
+        }
+        return p;
       }
     }
     return this.#slowGet(key, opts?.signal);
