@@ -296,6 +296,39 @@ describe("ConnectPool ring and peers", () => {
     expect((await peerError(peer.remove({ group: "g", key: "k" }))).kind).toBe("unavailable");
   });
 
+  it("retries once when a kept-alive socket is closed under a reused call", async () => {
+    const group = new FakeGroup("scores");
+    group.data.set("Tom", { value: enc("630") });
+    const served = new ConnectPool({ self: "http://x", registry: lookup(group) });
+    // The first connection dies on its second request, as when the server's keep-alive
+    // timeout closes an idle socket just as the client reuses it.
+    let first: import("node:net").Socket | undefined;
+    let onFirst = 0;
+    const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+      first ??= req.socket;
+      if (req.socket === first && ++onFirst === 2) {
+        req.socket.destroy();
+        return;
+      }
+      served.handler(req, res);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanups.push(
+      () => new Promise((r) => server.close(r)),
+      () => server.closeAllConnections(),
+      () => served.close(),
+    );
+    const pool = new ConnectPool({ self: "http://y", registry, timeoutMs: 10_000 });
+    cleanups.push(() => pool.close());
+    pool.setPeers(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const peer = pool.peers()[0]!;
+    expect(dec((await peer.get({ group: "scores", key: "Tom" })).value)).toBe("630");
+    expect(dec((await peer.get({ group: "scores", key: "Tom" })).value)).toBe("630");
+    expect(onFirst).toBe(2);
+    expect(group.calls).toEqual(["Tom", "Tom"]);
+  });
+
   it("listen twice fails; close is idempotent", async () => {
     const pool = new ConnectPool({ self: "http://x", registry });
     await pool.listen(0, "127.0.0.1");

@@ -1,5 +1,6 @@
 import {
   type Agent,
+  type ClientRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type OutgoingHttpHeaders,
@@ -70,18 +71,8 @@ export class ConnectH1Caller {
         return;
       }
       let done = false;
-      const req = this.#send({
-        host: this.#host,
-        port: this.#port,
-        method: "POST",
-        path: this.#prefix + path,
-        agent: this.#agent,
-        headers: {
-          ...this.#headers,
-          "connect-timeout-ms": String(Math.max(1, Math.ceil(timeoutMs))),
-          "content-length": body.length,
-        },
-      });
+      let retried = false;
+      let req: ClientRequest;
       const finish = (err: ConnectError | undefined, out?: Buffer) => {
         if (done) return;
         done = true;
@@ -99,10 +90,40 @@ export class ConnectH1Caller {
         timeoutMs,
       );
       signal?.addEventListener("abort", onAbort, { once: true });
-      req.once("error", (e) =>
-        finish(new ConnectError(e.message, Code.Unavailable, undefined, undefined, e)),
-      );
-      req.once("response", (res: IncomingMessage) => {
+      const send = () => {
+        req = this.#send({
+          host: this.#host,
+          port: this.#port,
+          method: "POST",
+          path: this.#prefix + path,
+          agent: this.#agent,
+          headers: {
+            ...this.#headers,
+            "connect-timeout-ms": String(Math.max(1, Math.ceil(timeoutMs))),
+            "content-length": body.length,
+          },
+        });
+        req.once("error", onRequestError);
+        req.once("response", onResponse);
+        req.end(body);
+      };
+      const onRequestError = (e: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed just as we reused it: every call of the
+        // service is idempotent, so send once more on a fresh socket rather than report
+        // the peer down (which would make core load the key itself).
+        if (
+          !done &&
+          !retried &&
+          req.reusedSocket &&
+          (e.code === "ECONNRESET" || e.code === "EPIPE")
+        ) {
+          retried = true;
+          send();
+          return;
+        }
+        finish(new ConnectError(e.message, Code.Unavailable, undefined, undefined, e));
+      };
+      const onResponse = (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (c: Buffer) => {
@@ -138,8 +159,8 @@ export class ConnectH1Caller {
           }
           finish(errorFromResponse(status, res.headers, data));
         });
-      });
-      req.end(body);
+      };
+      send();
     });
   }
 }
