@@ -110,15 +110,29 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
     res.end(body);
   };
 
-  const get = (group: ServedGroup, key: string, res: ServerResponse): void => {
-    const ac = new AbortController();
-    // 'close' also fires after a normal end; only a close before the answer aborts.
-    res.once("close", () => {
-      if (!res.writableFinished) ac.abort(new ClientGone());
-    });
+  /**
+   * One AbortController per connection, aborted when the socket closes. An HTTP/1.1
+   * client can only abandon a request by closing its connection, so this is as precise
+   * as a per-request signal, and it saves an AbortSignal per request: creating one
+   * costs more than the rest of a cached answer (signals are EventTargets, GC-heavy).
+   */
+  const connections = new WeakMap<object, AbortController>();
+  const connectionSignal = (req: IncomingMessage): AbortSignal => {
+    const socket = req.socket;
+    let ac = connections.get(socket);
+    if (ac === undefined) {
+      const ctl = new AbortController();
+      connections.set(socket, ctl);
+      socket.once("close", () => ctl.abort(new ClientGone()));
+      ac = ctl;
+    }
+    return ac.signal;
+  };
+
+  const get = (group: ServedGroup, key: string, req: IncomingMessage, res: ServerResponse) => {
     let p: Promise<{ value: Parameters<typeof encodeGetResponse>[0]; expiresAt?: number }>;
     try {
-      p = group.serveGet(key, { signal: ac.signal });
+      p = group.serveGet(key, { signal: connectionSignal(req) });
     } catch (err) {
       replyError(res, err);
       return;
@@ -231,7 +245,7 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
       replyText(res, 404, `no such group: ${name}`);
       return;
     }
-    if (method === "GET") get(group, key, res);
+    if (method === "GET") get(group, key, req, res);
     else if (method === "PUT") put(group, key, req, res);
     else {
       group.serveRemove(key);
