@@ -1,0 +1,6 @@
+export {
+  type EvictionReason,
+  LRUCache,
+  type LRUCacheOptions,
+  type SetOptions,
+} from "./lru.js";

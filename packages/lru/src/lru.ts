@@ -1,0 +1,549 @@
+import { keyBytes, valueBytes } from "./size.js";
+
+/** Why an entry left the cache, as passed to {@link LRUCacheOptions.onEvicted}. */
+export type EvictionReason =
+  /** Pushed out to respect `maxBytes`/`maxEntries`, or taken by `removeOldest()`. */
+  | "evict"
+  /** Removed by `delete()`, or by a `set()` whose new value is too large to store. */
+  | "delete"
+  /** Overwritten by `set()` with a different value. */
+  | "replace"
+  /** Removed by `clear()`. */
+  | "clear"
+  /** Found past its TTL (by an access, an eviction, an overwrite or `purgeExpired()`). */
+  | "expire";
+
+export interface LRUCacheOptions<K, V> {
+  /**
+   * Upper bound on {@link LRUCache.bytes}, the sum of entry sizes. `0` (the default) means
+   * no byte bound. A non-negative safe integer, else RangeError.
+   */
+  maxBytes?: number;
+  /**
+   * Upper bound on the number of entries. `0` or absent means no entry bound. A
+   * non-negative safe integer, else RangeError. When known, slot arrays never grow past it.
+   */
+  maxEntries?: number;
+  /**
+   * Size of an entry in bytes, a non-negative safe integer (else RangeError at `set`, with
+   * the cache unchanged). Default: UTF-8 bytes of the key if it is a string (other keys
+   * count 0) plus, for the value, a string's UTF-8 length or the `byteLength` of any
+   * object that has a numeric one (Uint8Array, Buffer, ArrayBuffer, DataView, ByteView).
+   * Any other value is a TypeError at `set` unless you pass `sizeOf`.
+   */
+  sizeOf?: (key: K, value: V) => number;
+  /**
+   * Called once for every entry that leaves the cache, after it has left and the cache is
+   * consistent again, so it may call back into the cache. Not called when `set` stores
+   * the very same value (`Object.is`) again under its key. If it throws, the remaining
+   * notifications still run and the first error is rethrown by the call that caused them.
+   */
+  onEvicted?: (key: K, value: V, reason: EvictionReason) => void;
+  /**
+   * Default time to live in milliseconds for entries set without their own `ttlMs`.
+   * `0` (default) or `Infinity` means entries never expire. Expired entries are never
+   * returned and leave lazily, when something touches them (no timers).
+   */
+  ttlMs?: number;
+  /**
+   * The clock for TTLs, in milliseconds. Default `performance.now()` (monotonic, so wall
+   * clock jumps do not expire or revive entries). Meant for tests, to move time without
+   * sleeping.
+   */
+  now?: () => number;
+}
+
+export interface SetOptions {
+  /**
+   * Time to live of this entry in milliseconds from now; overrides the cache's `ttlMs`.
+   * `0` or `Infinity` means it never expires. To store an absolute wall-clock expiry, pass
+   * `expiresAtEpochMs - Date.now()`.
+   */
+  ttlMs?: number;
+}
+
+const NONE = -1;
+/** `prev` value of a slot on the free list, so walks can tell a freed slot from a live one. */
+const FREE = -2;
+const INITIAL_SLOTS = 256;
+
+type NumberArray = Float64Array | Int32Array | Uint32Array;
+
+/**
+ * A byte-bounded LRU map.
+ *
+ * Layout (the one the fastest JS LRUs share): a `Map` from key to slot index; keys, values
+ * and sizes in parallel arrays indexed by slot; a doubly linked recency list as two
+ * `Int32Array`s; freed slots chained through `next` and reused. `get` allocates nothing.
+ * TTL expiries live in a `Float64Array` allocated the first time a TTL is used, so a cache
+ * without TTL pays one `undefined` check per access.
+ */
+export class LRUCache<K, V> implements Iterable<[K, V]> {
+  readonly #map = new Map<K, number>();
+  #keys: (K | undefined)[] = [];
+  #values: (V | undefined)[] = [];
+  #sizes: Float64Array;
+  /**
+   * UTF-8 bytes of each slot's key under the default `sizeOf`, so overwriting a key does
+   * not re-scan its characters.
+   */
+  #keyBytes: Uint32Array;
+  #next: Int32Array;
+  #prev: Int32Array;
+  /** Absolute expiry per slot on the `now` clock; 0 = never. Undefined until a TTL is used. */
+  #expires: Float64Array | undefined = undefined;
+  #capacity: number;
+  /** Slots `[0, #top)` have been handed out at least once. */
+  #top = 0;
+  /** Head of the free-slot chain (through `#next`). */
+  #free = NONE;
+  /** Most recent entry. */
+  #head = NONE;
+  /** Least recent entry. */
+  #tail = NONE;
+  #bytes = 0;
+
+  readonly #maxBytes: number;
+  readonly #maxEntries: number;
+  readonly #sizeOf: ((key: K, value: V) => number) | undefined;
+  readonly #onEvicted: ((key: K, value: V, reason: EvictionReason) => void) | undefined;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  // Notifications collected during a mutation and delivered once the state is consistent.
+  // Reused across calls so a set that evicts one entry allocates nothing for it.
+  #pendingKeys: (K | undefined)[] = [];
+  #pendingValues: (V | undefined)[] = [];
+  #pendingReasons: EvictionReason[] = [];
+  #pendingCount = 0;
+  #delivering = false;
+
+  constructor(options: LRUCacheOptions<K, V> = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("LRUCache options must be an object");
+    }
+    const { maxBytes = 0, maxEntries = 0, sizeOf, onEvicted, ttlMs = 0, now } = options;
+    checkBound("maxBytes", maxBytes);
+    checkBound("maxEntries", maxEntries);
+    checkTtl(ttlMs, "ttlMs");
+    if (sizeOf !== undefined && typeof sizeOf !== "function") {
+      throw new TypeError("sizeOf must be a function");
+    }
+    if (onEvicted !== undefined && typeof onEvicted !== "function") {
+      throw new TypeError("onEvicted must be a function");
+    }
+    if (now !== undefined && typeof now !== "function") {
+      throw new TypeError("now must be a function");
+    }
+    this.#maxBytes = maxBytes === 0 ? Number.POSITIVE_INFINITY : maxBytes;
+    this.#maxEntries = maxEntries === 0 ? Number.POSITIVE_INFINITY : maxEntries;
+    this.#sizeOf = sizeOf;
+    this.#onEvicted = onEvicted;
+    this.#ttlMs = ttlMs === Number.POSITIVE_INFINITY ? 0 : ttlMs;
+    this.#now = now ?? (() => performance.now());
+    this.#capacity = Math.min(INITIAL_SLOTS, this.#maxEntries);
+    this.#sizes = new Float64Array(this.#capacity);
+    this.#keyBytes = new Uint32Array(this.#capacity);
+    this.#next = new Int32Array(this.#capacity);
+    this.#prev = new Int32Array(this.#capacity);
+    if (this.#ttlMs > 0) this.#expires = new Float64Array(this.#capacity);
+  }
+
+  /** Number of entries held (expired entries count until they are noticed). */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Sum of the sizes of the entries held; never above `maxBytes` after a call returns. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The byte bound (`0` = none). */
+  get maxBytes(): number {
+    return this.#maxBytes === Number.POSITIVE_INFINITY ? 0 : this.#maxBytes;
+  }
+
+  /** The entry bound (`0` = none). */
+  get maxEntries(): number {
+    return this.#maxEntries === Number.POSITIVE_INFINITY ? 0 : this.#maxEntries;
+  }
+
+  /** The value for `key` and makes it the most recent entry; `undefined` if absent or expired. */
+  get(key: K): V | undefined {
+    const i = this.#map.get(key);
+    if (i === undefined) return undefined;
+    const expires = this.#expires;
+    if (expires !== undefined) {
+      const at = expires[i] as number;
+      if (at !== 0 && at <= this.#now()) {
+        this.#remove(i, "expire");
+        this.#deliver();
+        return undefined;
+      }
+    }
+    if (i !== this.#head) this.#moveToHead(i);
+    return this.#values[i];
+  }
+
+  /** The value for `key` without changing recency; `undefined` if absent or expired. */
+  peek(key: K): V | undefined {
+    const i = this.#live(key);
+    return i === NONE ? undefined : this.#values[i];
+  }
+
+  /** Whether `key` is held and not expired. Does not change recency. */
+  has(key: K): boolean {
+    return this.#live(key) !== NONE;
+  }
+
+  /**
+   * Milliseconds until `key` expires: `Infinity` if it has no TTL, `undefined` if it is
+   * absent or expired. Does not change recency.
+   */
+  remainingTtl(key: K): number | undefined {
+    const i = this.#live(key);
+    if (i === NONE) return undefined;
+    const at = this.#expires === undefined ? 0 : (this.#expires[i] as number);
+    return at === 0 ? Number.POSITIVE_INFINITY : at - this.#now();
+  }
+
+  /**
+   * Stores `value` under `key` as the most recent entry, then evicts least recent entries
+   * until `bytes <= maxBytes` and `size <= maxEntries`.
+   *
+   * @returns `true` if stored; `false` if the entry alone is larger than `maxBytes`: then it
+   *   is not stored, nothing is evicted, and any old value of `key` is removed (reported
+   *   with reason `"delete"`, or `"expire"` if it had already expired).
+   * @throws TypeError if the default `sizeOf` cannot measure `value`; RangeError if the
+   *   size or `ttlMs` is invalid. The cache is unchanged when it throws.
+   */
+  set(key: K, value: V, options?: SetOptions): boolean {
+    let i = this.#map.get(key);
+    // Measure before changing anything, so a throwing sizeOf leaves the cache unchanged.
+    let kBytes = 0;
+    let size: number;
+    if (this.#sizeOf === undefined) {
+      kBytes = i !== undefined ? (this.#keyBytes[i] as number) : keyBytes(key);
+      size = kBytes + valueBytes(value);
+    } else {
+      size = this.#measure(key, value);
+    }
+    let ttl = this.#ttlMs;
+    if (options !== undefined && options.ttlMs !== undefined) {
+      checkTtl(options.ttlMs, "ttlMs");
+      ttl = options.ttlMs === Number.POSITIVE_INFINITY ? 0 : options.ttlMs;
+    }
+    if (size > this.#maxBytes) {
+      if (i !== undefined) {
+        this.#remove(i, this.#expired(i) ? "expire" : "delete");
+        this.#deliver();
+      }
+      return false;
+    }
+    let expiresAt = 0;
+    if (ttl > 0) {
+      expiresAt = this.#now() + ttl;
+      if (this.#expires === undefined) this.#expires = new Float64Array(this.#capacity);
+    }
+    if (i !== undefined) {
+      const old = this.#values[i] as V;
+      if (this.#onEvicted !== undefined && !Object.is(old, value)) {
+        this.#enqueue(this.#keys[i] as K, old, this.#expired(i) ? "expire" : "replace");
+      }
+      this.#values[i] = value;
+      this.#bytes += size - (this.#sizes[i] as number);
+      this.#sizes[i] = size;
+      if (this.#expires !== undefined) this.#expires[i] = expiresAt;
+      if (i !== this.#head) this.#moveToHead(i);
+    } else {
+      if (this.#map.size >= this.#maxEntries) this.#evictTail();
+      i = this.#allocate();
+      this.#keys[i] = key;
+      this.#values[i] = value;
+      this.#sizes[i] = size;
+      this.#keyBytes[i] = kBytes;
+      if (this.#expires !== undefined) this.#expires[i] = expiresAt;
+      this.#prev[i] = NONE;
+      this.#next[i] = this.#head;
+      if (this.#head !== NONE) this.#prev[this.#head] = i;
+      else this.#tail = i;
+      this.#head = i;
+      this.#map.set(key, i);
+      this.#bytes += size;
+    }
+    // The new entry fits alone, so this stops before reaching it at the head.
+    while (this.#bytes > this.#maxBytes) this.#evictTail();
+    if (this.#pendingCount !== 0) this.#deliver();
+    return true;
+  }
+
+  /** Removes `key`. Returns whether a live (unexpired) entry was removed. */
+  delete(key: K): boolean {
+    const i = this.#map.get(key);
+    if (i === undefined) return false;
+    const expired = this.#expired(i);
+    this.#remove(i, expired ? "expire" : "delete");
+    this.#deliver();
+    return !expired;
+  }
+
+  /**
+   * Removes the least recent live entry and returns it as `[key, value]` (reason
+   * `"evict"`), or `undefined` if there is none. Expired entries met on the way leave with
+   * reason `"expire"`.
+   */
+  removeOldest(): [K, V] | undefined {
+    let result: [K, V] | undefined;
+    while (this.#tail !== NONE) {
+      const i = this.#tail;
+      if (this.#expired(i)) {
+        this.#remove(i, "expire");
+        continue;
+      }
+      result = [this.#keys[i] as K, this.#values[i] as V];
+      this.#remove(i, "evict");
+      break;
+    }
+    this.#deliver();
+    return result;
+  }
+
+  /** Removes every entry (reason `"clear"`, least recent first). */
+  clear(): void {
+    if (this.#onEvicted !== undefined) {
+      for (let i = this.#tail; i !== NONE; i = this.#prev[i] as number) {
+        this.#enqueue(this.#keys[i] as K, this.#values[i] as V, "clear");
+      }
+    }
+    this.#map.clear();
+    this.#keys = [];
+    this.#values = [];
+    this.#top = 0;
+    this.#free = NONE;
+    this.#head = NONE;
+    this.#tail = NONE;
+    this.#bytes = 0;
+    this.#deliver();
+  }
+
+  /** Removes every expired entry now (reason `"expire"`). Returns how many left. */
+  purgeExpired(): number {
+    if (this.#expires === undefined) return 0;
+    const now = this.#now();
+    let n = 0;
+    for (let i = this.#tail; i !== NONE; ) {
+      const older = i;
+      i = this.#prev[i] as number;
+      const at = this.#expires[older] as number;
+      if (at !== 0 && at <= now) {
+        this.#remove(older, "expire");
+        n++;
+      }
+    }
+    this.#deliver();
+    return n;
+  }
+
+  /**
+   * Keys, most recent first, skipping expired entries (without removing them) and without
+   * changing recency. Walks the order as it was when iteration started; entries removed
+   * meanwhile are skipped.
+   */
+  *keys(): IterableIterator<K> {
+    for (const i of this.#liveSlots()) yield this.#keys[i] as K;
+  }
+
+  /** Values, most recent first; see {@link keys}. */
+  *values(): IterableIterator<V> {
+    for (const i of this.#liveSlots()) yield this.#values[i] as V;
+  }
+
+  /** `[key, value]` pairs, most recent first; see {@link keys}. */
+  *entries(): IterableIterator<[K, V]> {
+    for (const i of this.#liveSlots()) yield [this.#keys[i] as K, this.#values[i] as V];
+  }
+
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  get [Symbol.toStringTag](): string {
+    return "LRUCache";
+  }
+
+  // --- internals ---
+
+  /** Slots of live entries in recency order, checked against a key snapshot per step. */
+  *#liveSlots(): Generator<number> {
+    // Snapshot the keys so that callers may touch the cache while iterating without
+    // looping forever (a get() moves the entry to the head of the list being walked).
+    const order: K[] = [];
+    for (let i = this.#head; i !== NONE; i = this.#next[i] as number) {
+      order.push(this.#keys[i] as K);
+    }
+    for (const key of order) {
+      const i = this.#map.get(key);
+      if (i === undefined || this.#expired(i)) continue;
+      yield i;
+    }
+  }
+
+  /** Size from the user's `sizeOf`, validated. */
+  #measure(key: K, value: V): number {
+    const size = (this.#sizeOf as (key: K, value: V) => number)(key, value);
+    if (typeof size !== "number") {
+      throw new TypeError(`sizeOf must return a number, got ${typeof size}`);
+    }
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new RangeError(`sizeOf must return a non-negative integer, got ${size}`);
+    }
+    return size;
+  }
+
+  /** Slot of `key` if held and unexpired; removes it (reason "expire") if expired. */
+  #live(key: K): number {
+    const i = this.#map.get(key);
+    if (i === undefined) return NONE;
+    if (this.#expired(i)) {
+      this.#remove(i, "expire");
+      this.#deliver();
+      return NONE;
+    }
+    return i;
+  }
+
+  #expired(i: number): boolean {
+    if (this.#expires === undefined) return false;
+    const at = this.#expires[i] as number;
+    return at !== 0 && at <= this.#now();
+  }
+
+  #evictTail(): void {
+    const i = this.#tail;
+    this.#remove(i, this.#expired(i) ? "expire" : "evict");
+  }
+
+  #moveToHead(i: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const p = prev[i] as number;
+    const n = next[i] as number;
+    // i is not the head, so it has a predecessor.
+    next[p] = n;
+    if (n === NONE) this.#tail = p;
+    else prev[n] = p;
+    prev[i] = NONE;
+    next[i] = this.#head;
+    prev[this.#head] = i;
+    this.#head = i;
+  }
+
+  /** Unlinks slot `i`, frees it, and queues the notification. */
+  #remove(i: number, reason: EvictionReason): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const p = prev[i] as number;
+    const n = next[i] as number;
+    if (p === NONE) this.#head = n;
+    else next[p] = n;
+    if (n === NONE) this.#tail = p;
+    else prev[n] = p;
+    const key = this.#keys[i] as K;
+    this.#map.delete(key);
+    this.#bytes -= this.#sizes[i] as number;
+    if (this.#onEvicted !== undefined) this.#enqueue(key, this.#values[i] as V, reason);
+    // Drop the references so the key and value can be collected.
+    this.#keys[i] = undefined;
+    this.#values[i] = undefined;
+    prev[i] = FREE;
+    next[i] = this.#free;
+    this.#free = i;
+  }
+
+  #allocate(): number {
+    const free = this.#free;
+    if (free !== NONE) {
+      this.#free = this.#next[free] as number;
+      return free;
+    }
+    if (this.#top === this.#capacity) this.#grow();
+    return this.#top++;
+  }
+
+  #grow(): void {
+    const capacity = Math.min(this.#capacity * 2, this.#maxEntries);
+    this.#sizes = resized(this.#sizes, capacity);
+    this.#keyBytes = resized(this.#keyBytes, capacity);
+    this.#next = resized(this.#next, capacity);
+    this.#prev = resized(this.#prev, capacity);
+    if (this.#expires !== undefined) this.#expires = resized(this.#expires, capacity);
+    this.#capacity = capacity;
+  }
+
+  #enqueue(key: K, value: V, reason: EvictionReason): void {
+    const n = this.#pendingCount++;
+    this.#pendingKeys[n] = key;
+    this.#pendingValues[n] = value;
+    this.#pendingReasons[n] = reason;
+  }
+
+  /**
+   * Delivers queued notifications. A callback that mutates the cache queues more; the
+   * outermost delivery loop picks them up, so each runs once, in order, after the state
+   * that produced it is consistent.
+   */
+  #deliver(): void {
+    if (this.#delivering || this.#pendingCount === 0) return;
+    const onEvicted = this.#onEvicted as (key: K, value: V, reason: EvictionReason) => void;
+    this.#delivering = true;
+    let failed = false;
+    let error: unknown;
+    try {
+      for (let j = 0; j < this.#pendingCount; j++) {
+        const key = this.#pendingKeys[j] as K;
+        const value = this.#pendingValues[j] as V;
+        this.#pendingKeys[j] = undefined;
+        this.#pendingValues[j] = undefined;
+        try {
+          onEvicted(key, value, this.#pendingReasons[j] as EvictionReason);
+        } catch (e) {
+          if (!failed) {
+            failed = true;
+            error = e;
+          }
+        }
+      }
+    } finally {
+      if (this.#pendingCount > 1024) {
+        // Do not keep a huge queue around after a clear() of a big cache.
+        this.#pendingKeys = [];
+        this.#pendingValues = [];
+        this.#pendingReasons = [];
+      }
+      this.#pendingCount = 0;
+      this.#delivering = false;
+    }
+    if (failed) throw error;
+  }
+}
+
+function resized<T extends NumberArray>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
+}
+
+function checkBound(name: string, v: unknown): asserts v is number {
+  if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`${name} must be a non-negative integer (0 = no bound), got ${v}`);
+  }
+}
+
+function checkTtl(v: unknown, name: string): asserts v is number {
+  if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
+  if (Number.isNaN(v) || v < 0) {
+    throw new RangeError(`${name} must be >= 0 milliseconds (0 = no expiry), got ${v}`);
+  }
+}
