@@ -419,6 +419,38 @@ describe("SingleFlight: abort", () => {
     }
     expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
   });
+  it("callers sharing one signal across many keys: one listener, all rejected on abort", async () => {
+    const flight = new SingleFlight<number, number>();
+    const shutdown = new AbortController();
+    const ds = Array.from({ length: 1000 }, () => deferred<number>());
+    const fnSignals: AbortSignal[] = [];
+    const ps = ds.flatMap((d, k) => [
+      flight.do(
+        k,
+        (s) => {
+          fnSignals.push(s);
+          return d.promise;
+        },
+        { signal: shutdown.signal },
+      ),
+      flight.do(k, () => -1, { signal: shutdown.signal }), // same signal twice per key
+    ]);
+    // One listener per signal per SingleFlight, however many callers pass it.
+    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(1);
+    ds[0]!.resolve(0); // settles before the abort: its callers get the value
+    await ds[0]!.promise;
+    shutdown.abort();
+    expect(fnSignals.slice(1).every((s) => s.aborted)).toBe(true);
+    expect(fnSignals[0]!.aborted).toBe(false);
+    const results = await Promise.allSettled(ps);
+    expect(results.slice(0, 2)).toEqual([
+      { status: "fulfilled", value: 0 },
+      { status: "fulfilled", value: 0 },
+    ]);
+    expect(results.slice(2).every((r) => r.status === "rejected")).toBe(true);
+    expect(flight.size).toBe(0);
+    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(0);
+  });
 });
 
 describe("SingleFlight: doShared", () => {

@@ -104,6 +104,8 @@ class Call<K, V> {
  */
 export class SingleFlight<K, V> {
   readonly #calls = new Map<K, Call<K, V>>();
+  /** Waiters grouped by the signal they passed: one abort listener per signal. */
+  readonly #watches = new WeakMap<AbortSignal, Watch<K, V>>();
 
   /**
    * Runs `fn` for `key`, or joins the call already in flight for `key`.
@@ -194,28 +196,72 @@ export class SingleFlight<K, V> {
   /** One abortable caller's wait on `call`; its own promise, so it can leave early. */
   #wait(call: Call<K, V>, signal: AbortSignal): Promise<V> {
     return new Promise<V>((resolve, reject) => {
-      const onAbort = (): void => {
-        // Once fn has settled the result is already on its way: deliver it.
-        if (call.settled) return;
-        reject(signal.reason);
-        if (--call.callers === 0 && call.controller !== undefined) {
-          // Nobody waits any more: release the key so the next caller starts afresh,
-          // then tell fn. Detach first, in case fn settles synchronously on abort.
-          if (!call.detached) call.detach();
-          call.controller.abort(signal.reason);
-        }
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
+      const waiter: Waiter<K, V> = { call, reject };
+      let watch = this.#watches.get(signal);
+      if (watch === undefined) {
+        watch = new Watch(signal, this.#watches);
+        this.#watches.set(signal, watch);
+        signal.addEventListener("abort", watch.onAbort, { once: true });
+      }
+      watch.waiters.add(waiter);
+      const w = watch;
       (call.promise as Promise<V>).then(
         (value) => {
-          signal.removeEventListener("abort", onAbort);
+          w.leave(waiter);
           resolve(value);
         },
         (err: unknown) => {
-          signal.removeEventListener("abort", onAbort);
+          w.leave(waiter);
           reject(err);
         },
       );
     });
+  }
+}
+
+/** A caller waiting with a signal. */
+interface Waiter<K, V> {
+  readonly call: Call<K, V>;
+  readonly reject: (reason: unknown) => void;
+}
+
+/**
+ * Every waiter of one SingleFlight that passed the same signal, behind one abort
+ * listener. One listener per caller would make a long-lived signal shared by many
+ * callers (a server's shutdown signal, say) cost O(n) per caller -- Node's EventTarget
+ * scans its listeners on every add -- and trip MaxListenersExceededWarning past 10.
+ * The listener is removed as soon as no waiter is left, so idle signals carry nothing.
+ */
+class Watch<K, V> {
+  readonly waiters = new Set<Waiter<K, V>>();
+  readonly #signal: AbortSignal;
+  readonly #watches: WeakMap<AbortSignal, Watch<K, V>>;
+
+  constructor(signal: AbortSignal, watches: WeakMap<AbortSignal, Watch<K, V>>) {
+    this.#signal = signal;
+    this.#watches = watches;
+  }
+
+  readonly onAbort = (): void => {
+    if (this.#watches.get(this.#signal) === this) this.#watches.delete(this.#signal);
+    const reason: unknown = this.#signal.reason;
+    for (const { call, reject } of this.waiters) {
+      // Once fn has settled the result is already on its way: deliver it.
+      if (call.settled) continue;
+      reject(reason);
+      if (--call.callers === 0 && call.controller !== undefined) {
+        // Nobody waits any more: release the key so the next caller starts afresh,
+        // then tell fn. Detach first, in case fn settles synchronously on abort.
+        if (!call.detached) call.detach();
+        call.controller.abort(reason);
+      }
+    }
+    this.waiters.clear();
+  };
+
+  leave(waiter: Waiter<K, V>): void {
+    if (!this.waiters.delete(waiter) || this.waiters.size !== 0) return;
+    this.#signal.removeEventListener("abort", this.onAbort);
+    if (this.#watches.get(this.#signal) === this) this.#watches.delete(this.#signal);
   }
 }
