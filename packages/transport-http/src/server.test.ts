@@ -157,6 +157,46 @@ describe("GET, as a Go groupcache client sends it", () => {
   });
 });
 
+describe("abort signal per connection", () => {
+  it("keep-alive requests share one signal and leave no abort listeners behind", async () => {
+    const { EventEmitter } = await import("node:events");
+    const http = await import("node:http");
+    const signals = new Set<AbortSignal>();
+    // A miss-like group: it listens to the signal while "loading", then cleans up.
+    const g = fakeGroup("g", (key, opts) => {
+      const signal = opts?.signal as AbortSignal;
+      signals.add(signal);
+      const onAbort = () => {};
+      signal.addEventListener("abort", onAbort);
+      return new Promise((resolve) =>
+        setImmediate(() => {
+          signal.removeEventListener("abort", onAbort);
+          resolve({ value: ByteView.from(key) });
+        }),
+      );
+    });
+    const p2 = new HttpPool({ self: "http://127.0.0.1:1", registry: lookup(g) });
+    const s2 = await serve(p2.handler);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 50; i++) {
+        expect((await request(s2.port, "GET", `/_groupcache/g/k${i}`, { agent })).status).toBe(200);
+      }
+      expect(signals.size).toBe(1);
+      const [signal] = [...signals] as [AbortSignal];
+      expect(signal.aborted).toBe(false);
+      expect(EventEmitter.getEventListeners(signal, "abort")).toHaveLength(0);
+      const closed = new Promise((r) => signal.addEventListener("abort", r));
+      agent.destroy();
+      await closed; // the connection closed: whatever it still waited for is abandoned
+    } finally {
+      agent.destroy();
+      await s2.close();
+      await p2.close();
+    }
+  });
+});
+
 describe("errors: text/plain, ending in a newline, Go's wording", () => {
   const cases: [string, string, number, string][] = [
     ["GET", "/_groupcache/scores", 400, "bad request\n"],
