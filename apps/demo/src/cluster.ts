@@ -22,6 +22,8 @@ export interface ClusterOptions {
   logLevel: string;
   /** Extra flags for every node (e.g. ["--hot-cache", "off"]). */
   nodeArgs?: readonly string[];
+  /** The node entry script. Default: dist/node.js beside this module. */
+  nodeEntry?: string;
   /** Restart a node that dies unexpectedly. Default true. */
   restart?: boolean;
   /** How long a stopping node may take before SIGKILL, in ms. Default 5000. */
@@ -74,6 +76,7 @@ export class Cluster {
       throw new RangeError(`apiNode ${apiNode} is not one of the ports`);
     }
     this.#opts = {
+      nodeEntry: NODE_ENTRY,
       nodeArgs: [],
       restart: true,
       stopGraceMs: 5_000,
@@ -117,7 +120,7 @@ export class Cluster {
   #args(port: number): string[] {
     const o = this.#opts;
     const args = [
-      NODE_ENTRY,
+      o.nodeEntry,
       "--port",
       String(port),
       "--peers",

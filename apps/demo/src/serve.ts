@@ -16,6 +16,9 @@ import { closeServer, listen, startPeerServer } from "./transport.js";
  */
 export async function run(cfg: NodeConfig): Promise<void> {
   const logger = createLogger({ level: cfg.logLevel, base: { node: cfg.port } });
+  // Lifecycle lines (ready, stopping, stopped) are the launcher's and tests' signals: they
+  // are written at any --log-level, even warn or silent.
+  const lifecycle = logger.child({}, { level: "info" });
   const db = new ScoreDb({ dataDir: cfg.dataDir, logger, latencyMs: cfg.dbLatencyMs });
   const peerTimeoutMs = peerTimeoutFor(cfg.dbLatencyMs);
 
@@ -104,7 +107,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    logger.info({ event: "stopping", signal }, "shutting down");
+    lifecycle.info({ event: "stopping", signal }, "shutting down");
     const closing = Promise.all([
       apiServer ? closeServer(apiServer) : undefined,
       peerServer.close(),
@@ -112,7 +115,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     closing.then(
       () => {
         db.close();
-        logger.info({ event: "stopped" }, "stopped");
+        lifecycle.info({ event: "stopped" }, "stopped");
         process.exit(0);
       },
       (err: unknown) => {
@@ -128,7 +131,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
   if (process.connected) process.once("disconnect", () => stop("disconnect"));
 
   const apiUrl = cfg.api ? `http://${cfg.host}:${cfg.apiPort}` : null;
-  logger.info(
+  lifecycle.info(
     {
       event: "ready",
       port: cfg.port,
