@@ -200,6 +200,24 @@ describe("SingleFlight: forget", () => {
     expect(await fresh).toBe("ok");
   });
 
+  it("a reentrant same-key do() from inside fn starts its own call without clobbering", async () => {
+    const flight = new SingleFlight<string, string>();
+    const outer = deferred<string>();
+    let inner!: Promise<string>;
+    let depth = 0;
+    const p = flight.do("k", () => {
+      if (depth++ === 0) inner = flight.do("k", () => Promise.resolve("inner"));
+      return outer.promise;
+    });
+    expect(await inner).toBe("inner");
+    // The inner call settled first; the outer call is still registered and joinable.
+    expect(flight.has("k")).toBe(true);
+    const joiner = flight.do("k", () => "not called");
+    outer.resolve("outer");
+    expect(await Promise.all([p, joiner])).toEqual(["outer", "outer"]);
+    expect(flight.size).toBe(0);
+  });
+
   it("forget of an unknown key is a no-op", () => {
     const flight = new SingleFlight<string, string>();
     expect(flight.forget("nope")).toBe(false);

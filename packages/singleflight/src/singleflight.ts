@@ -53,8 +53,6 @@ class Call<K, V> {
   callers = 1;
   /** fn has settled: aborts no longer matter and the result is being delivered. */
   settled = false;
-  /** Removed from the map by forget() or a full abort, so settling must not delete. */
-  detached = false;
   /** Snapshot of `callers > 1` at settle time, for doShared. */
   shared = false;
   readonly key: K;
@@ -81,12 +79,15 @@ class Call<K, V> {
   release(): void {
     this.settled = true;
     this.shared = this.callers > 1;
-    if (!this.detached) this.calls.delete(this.key);
+    this.detach();
   }
 
+  /**
+   * Removes this call from the map if it is still the one there: after forget(), a full
+   * abort, or a reentrant same-key do() from inside fn, the key may hold a newer call.
+   */
   detach(): void {
-    this.detached = true;
-    this.calls.delete(this.key);
+    if (this.calls.get(this.key) === this) this.calls.delete(this.key);
   }
 }
 
@@ -252,7 +253,7 @@ class Watch<K, V> {
       if (--call.callers === 0 && call.controller !== undefined) {
         // Nobody waits any more: release the key so the next caller starts afresh,
         // then tell fn. Detach first, in case fn settles synchronously on abort.
-        if (!call.detached) call.detach();
+        call.detach();
         call.controller.abort(reason);
       }
     }
