@@ -86,10 +86,14 @@ function keysWhere(peers: string[], pred: (owner: string) => boolean, n: number,
 }
 
 async function warm(api: string, keys: string[]): Promise<void> {
-  for (const k of keys) {
-    const res = await fetch(`${api}/api?key=${k}`);
-    if (res.status !== 200) throw new Error(`warm-up ${k}: ${res.status}`);
-    await res.text();
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(
+      keys.slice(i, i + 50).map(async (k) => {
+        const res = await fetch(`${api}/api?key=${k}`);
+        if (res.status !== 200) throw new Error(`warm-up ${k}: ${res.status}`);
+        await res.text();
+      }),
+    );
   }
 }
 
@@ -136,9 +140,11 @@ try {
 
   // Hot: keys the API node owns, cached in its main cache after one read.
   const hot = keysWhere(http.peers, (o) => o === http.apiPeer, 10, 1);
-  // Peer path: keys another node owns; hot cache off, so every get crosses to the owner.
-  const remoteHttp = keysWhere(http.peers, (o) => o !== http.apiPeer, 10, 1);
-  const remoteConnect = keysWhere(connect.peers, (o) => o !== connect.apiPeer, 10, 1);
+  // Peer path: keys another node owns, cached there; hot cache off, so every get crosses
+  // to the owner. 1,000 of them, so that concurrent requests rarely share a key (the API
+  // node's singleflight would collapse those into one peer call and flatter the figure).
+  const remoteHttp = keysWhere(http.peers, (o) => o !== http.apiPeer, 1000, 1);
+  const remoteConnect = keysWhere(connect.peers, (o) => o !== connect.apiPeer, 1000, 1);
   await warm(http.api, [...hot, ...remoteHttp]);
   await warm(connect.api, remoteConnect);
   const paths = (keys: string[]) =>

@@ -164,6 +164,35 @@ describe("one node by hand (one terminal per node)", () => {
     expect(node.lines.some((l) => l.includes('"event":"stopped"'))).toBe(true);
   });
 
+  it("a load slower than --api-timeout-ms answers 504; the node stays up", async () => {
+    const port = await freePort();
+    const apiPort = await freePort();
+    const node = run([
+      NODE,
+      "--port",
+      String(port),
+      "--api",
+      "--api-port",
+      String(apiPort),
+      "--peers",
+      `http://127.0.0.1:${port}`,
+      "--data-dir",
+      dataDir,
+      "--db-latency-ms",
+      "60000",
+      "--api-timeout-ms",
+      "200",
+    ]);
+    await node.waitForLine(/"event":"ready"/);
+    const api = `http://127.0.0.1:${apiPort}`;
+    const slow = await fetch(`${api}/api?key=Tom`);
+    expect([slow.status, await slow.text()]).toEqual([504, "timed out loading Tom\n"]);
+    const health = await fetch(`${api}/healthz`);
+    expect(health.status).toBe(200);
+    const stats = (await (await fetch(`${api}/stats`)).json()) as { api: { responses: object } };
+    expect(stats.api.responses).toEqual({ 504: 1 });
+  });
+
   it("a busy port: a clear message and a non-zero exit", async () => {
     const blocker = createServer();
     const port = await freePort();

@@ -15,5 +15,7 @@ export interface NodeConfig {
   hotCache: boolean;
   ttlMs: number;
   negativeTtlMs: number;
+  /** API requests still waiting after this long get a 504; 0 = twice the peer timeout. */
+  apiTimeoutMs: number;
   logLevel: LogLevel;
 }

@@ -51,6 +51,8 @@ Options:
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms, 0 = never (default 0)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
+  --api-timeout-ms <n>  answer 504 to an API request still waiting after n ms
+                        (default 0 = twice the peer timeout, >= 4000)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
   -h, --help            show this help
 
@@ -83,6 +85,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "hot-cache": { type: "string", default: "on" },
       "ttl-ms": { type: "string", default: "0" },
       "negative-ttl-ms": { type: "string", default: "5000" },
+      "api-timeout-ms": { type: "string", default: "0" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -119,6 +122,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const) === "on",
     ttlMs: parseCount("ttl-ms", values["ttl-ms"]),
     negativeTtlMs: parseCount("negative-ttl-ms", values["negative-ttl-ms"]),
+    apiTimeoutMs: parseCount("api-timeout-ms", values["api-timeout-ms"], 600_000),
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
   };
 }
