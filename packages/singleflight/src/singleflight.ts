@@ -1,9 +1,4 @@
-/**
- * A signal that never aborts, handed to `fn` when no caller can ever abort the call and
- * `fn` declares no parameter (so it cannot be holding listeners on it). It is a constant:
- * nothing ever mutates it, so it is not module-level mutable state.
- */
-const NEVER: AbortSignal = new AbortController().signal;
+import { setMaxListeners } from "node:events";
 
 /** Options for {@link SingleFlight.do} and {@link SingleFlight.doShared}. */
 export interface DoOptions {
@@ -107,6 +102,15 @@ export class SingleFlight<K, V> {
   readonly #calls = new Map<K, Call<K, V>>();
   /** Waiters grouped by the signal they passed: one abort listener per signal. */
   readonly #watches = new WeakMap<AbortSignal, Watch<K, V>>();
+  /**
+   * The signal handed to `fn` when no caller can ever abort the call. One per instance,
+   * made on first use: an AbortController per call would cost more than the rest of the
+   * call's bookkeeping together. It never aborts, so listeners on it never fire; work
+   * that adds listeners should remove them when it settles (fetch and node:http do), or
+   * they live as long as this SingleFlight. Concurrent work may legitimately hold many
+   * listeners at once, so Node's leak warning is turned off for this signal only.
+   */
+  #never: AbortSignal | undefined = undefined;
 
   /**
    * Runs `fn` for `key`, or joins the call already in flight for `key`.
@@ -184,7 +188,7 @@ export class SingleFlight<K, V> {
     const call = new Call<K, V>(key, this.#calls, controller);
     let result: Promise<V> | PromiseLike<V> | V;
     try {
-      result = fn(controller === undefined ? NEVER : controller.signal);
+      result = fn(controller === undefined ? this.#neverSignal() : controller.signal);
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -192,6 +196,14 @@ export class SingleFlight<K, V> {
     call.promise = Promise.resolve(result).then(call.ok.bind(call), call.err.bind(call));
     this.#calls.set(key, call);
     return call;
+  }
+
+  #neverSignal(): AbortSignal {
+    if (this.#never === undefined) {
+      this.#never = new AbortController().signal;
+      setMaxListeners(0, this.#never);
+    }
+    return this.#never;
   }
 
   /** One abortable caller's wait on `call`; its own promise, so it can leave early. */
