@@ -24,8 +24,8 @@ import {
 import autocannon from "autocannon";
 import { HttpPool } from "../src/index.js";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const CONNECTIONS = 64;
 const KEYS = 100;
 
