@@ -6,7 +6,7 @@
  * - the peer path: keys owned by another node, hot cache off (every request crosses to
  *   the owner), per transport (http, connect), as ratios to the same bare server;
  * - the cold-load rate with --db-latency-ms 5 (every request a key never seen).
- * Bounded: about a minute and a half. Every process started here is stopped at the end.
+ * Bounded: about two minutes. Every process started here is stopped at the end.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,7 +32,7 @@ import { createLogger } from "../src/log.js";
 const NODE_ENTRY = fileURLToPath(new URL("../dist/node.js", import.meta.url));
 const CONNECTIONS = 32;
 const SECONDS = 2;
-const ROUNDS = 6;
+const ROUNDS = 8;
 
 const dataDir = mkdtempSync(join(tmpdir(), "tinycache-demo-bench-"));
 seedDatabase(dataDir);

@@ -14,6 +14,20 @@ interface Waiting {
   done: boolean;
 }
 
+/** `/api?key=` followed by a plain key: the common case, read without a full parse. */
+const PLAIN_PREFIX = "/api?key=";
+const NEEDS_DECODING = /[%+&#]/;
+
+/** The `key` query parameter of an /api URL (form-decoded), or null when absent. */
+export function keyOf(url: string): string | null {
+  if (url.startsWith(PLAIN_PREFIX)) {
+    const rest = url.slice(PLAIN_PREFIX.length);
+    if (!NEEDS_DECODING.test(rest)) return rest;
+  }
+  const q = url.indexOf("?");
+  return q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get("key");
+}
+
 export interface ApiOptions {
   group: Group;
   logger: Logger;
@@ -60,8 +74,7 @@ export function createApiHandler({
   sweeper.unref();
 
   const serveKey = (res: ServerResponse, url: string) => {
-    const q = url.indexOf("?");
-    const key = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get("key");
+    const key = keyOf(url);
     if (key === null || key === "") {
       reply(res, 400, "missing query parameter: key (e.g. /api?key=Tom)\n");
       return;

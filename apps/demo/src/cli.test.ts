@@ -214,3 +214,29 @@ describe("one node by hand (one terminal per node)", () => {
     }
   });
 });
+
+describe("keyOf", () => {
+  it("reads the key as URLSearchParams does, fast path or not", async () => {
+    const { keyOf } = await import("./api.js");
+    const urls = [
+      "/api?key=Tom",
+      "/api?key=",
+      "/api",
+      "/api?",
+      "/api?other=1",
+      "/api?other=1&key=Jack",
+      "/api?key=a%20b",
+      "/api?key=a+b",
+      "/api?key=%E2%9C%93",
+      "/api?key=x&key=y",
+      "/api?key=Tom#frag",
+      "/api?key=%zz",
+      "/api?key=é",
+    ];
+    for (const url of urls) {
+      const q = url.indexOf("?");
+      const expected = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get("key");
+      expect({ url, key: keyOf(url) }).toEqual({ url, key: expected });
+    }
+  });
+});
