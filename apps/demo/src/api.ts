@@ -58,7 +58,7 @@ export function createApiHandler({
     sendText(res, status, body);
   };
 
-  // Requests waiting for a load, swept once a second for the timeout (see serveKey).
+  // Requests waiting for a load, swept every SWEEP_MS for the timeout (see serveKey).
   const pending = new Set<Waiting>();
   // A coarse clock for deadlines, refreshed by the sweeper: no Date.now() per request.
   let now = Date.now();
