@@ -30,6 +30,7 @@ export type {
   RemoveResult,
   SetOptions,
 } from "./options.js";
+export { PeerSet, type PeerSetOptions } from "./peer-set.js";
 export type {
   CallOptions,
   GroupLookup,
@@ -43,3 +44,13 @@ export type {
 } from "./peers.js";
 export { GroupRegistry, type GroupRegistryOptions } from "./registry.js";
 export type { CacheStats, CacheType, GroupStats } from "./stats.js";
+export {
+  checkPeerUrl,
+  DEFAULT_AUTH_HEADER,
+  makeSecretCheck,
+  positiveIntOption,
+  type ResolvedSharedSecret,
+  resolveSharedSecret,
+  type SharedSecretOptions,
+  timeoutMsOption,
+} from "./transport-kit.js";
