@@ -1,15 +1,9 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
-import { HashRing } from "@tinycache/consistenthash";
-import type { PeerGetter, PeerPicker } from "@tinycache/core";
+import { type PeerGetter, type PeerPicker, PeerSet } from "@tinycache/core";
 import { HttpPeer } from "./client.js";
-import {
-  type HttpPoolOptions,
-  parsePeerUrl,
-  type ResolvedOptions,
-  resolveOptions,
-} from "./options.js";
+import { type HttpPoolOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { createHandler, type RequestHandler } from "./server.js";
 
 /**
@@ -35,21 +29,26 @@ export class HttpPool implements PeerPicker {
    */
   readonly handler: RequestHandler;
   readonly #opts: ResolvedOptions;
-  readonly #ring: HashRing;
-  /** Remote peers by URL (self excluded). */
-  #getters = new Map<string, HttpPeer>();
-  #remote: readonly HttpPeer[] = Object.freeze([]);
+  /** The ring of peer URLs and one client per remote peer (self excluded). */
+  readonly #peers: PeerSet<HttpPeer>;
   #server: http.Server | https.Server | undefined;
   #closed = false;
 
   constructor(options: HttpPoolOptions) {
     this.#opts = resolveOptions(options);
     this.self = this.#opts.self;
-    this.#ring = new HashRing(
-      this.#opts.hash === undefined
-        ? { replicas: this.#opts.replicas }
-        : { replicas: this.#opts.replicas, hash: this.#opts.hash },
-    );
+    this.#peers = new PeerSet({
+      self: this.self,
+      replicas: this.#opts.replicas,
+      hash: this.#opts.hash,
+      name: "HttpPool",
+      connect: (url) => this.#makePeer(url),
+      // A peer that leaves finishes its calls in flight first; close cuts them.
+      disconnect: (peer, why) => {
+        if (why === "left") peer.retire();
+        else peer.destroy();
+      },
+    });
     this.handler = createHandler(this.#opts);
   }
 
@@ -60,34 +59,22 @@ export class HttpPool implements PeerPicker {
    * @throws TypeError, changing nothing, if a URL is not an http(s) URL.
    */
   setPeers(...urls: string[]): void {
-    if (this.#closed) throw new Error("HttpPool: closed");
-    for (const u of urls) parsePeerUrl(u);
-    this.#ring.set(urls);
-    const next = new Map<string, HttpPeer>();
-    for (const url of this.#ring.nodes) {
-      if (url === this.self) continue;
-      next.set(url, this.#getters.get(url) ?? this.#makePeer(url));
-    }
-    for (const [url, peer] of this.#getters) if (!next.has(url)) peer.retire();
-    this.#getters = next;
-    this.#remote = Object.freeze([...next.values()]);
+    this.#peers.set(urls);
   }
 
   /** The peer URLs on the ring, self included, in the order given. */
   get peerUrls(): readonly string[] {
-    return this.#ring.nodes;
+    return this.#peers.urls;
   }
 
   /** The owner of `key` when it is a remote peer; undefined when self owns it or no peers. */
   pickPeer(key: string): PeerGetter | undefined {
-    const owner = this.#ring.get(key);
-    if (owner === undefined || owner === this.self) return undefined;
-    return this.#getters.get(owner);
+    return this.#peers.pickPeer(key);
   }
 
   /** Every remote peer (self excluded), for broadcasts. */
   peers(): readonly PeerGetter[] {
-    return this.#remote;
+    return this.#peers.peers();
   }
 
   /**
@@ -122,9 +109,7 @@ export class HttpPool implements PeerPicker {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const peer of this.#getters.values()) peer.destroy();
-    this.#getters = new Map();
-    this.#remote = Object.freeze([]);
+    this.#peers.close();
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;

@@ -4,7 +4,15 @@ import type {
   ServerOptions as HttpsServerOptions,
 } from "node:https";
 import type { HashFunction } from "@tinycache/consistenthash";
-import type { GroupLookup, Logger } from "@tinycache/core";
+import {
+  checkPeerUrl,
+  type GroupLookup,
+  type Logger,
+  positiveIntOption,
+  type ResolvedSharedSecret,
+  resolveSharedSecret,
+  timeoutMsOption,
+} from "@tinycache/core";
 
 /** Shared-secret peer authentication. */
 export interface HttpAuthOptions {
@@ -97,7 +105,7 @@ export interface ResolvedOptions {
   timeoutMs: number;
   agentOptions: HttpsAgentOptions;
   agent: ((peer: URL) => HttpAgent) | undefined;
-  auth: { secret: string; header: string } | undefined;
+  auth: ResolvedSharedSecret | undefined;
   maxKeyBytes: number;
   maxBodyBytes: number;
   tls: HttpsServerOptions | undefined;
@@ -105,43 +113,12 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULT_BASE_PATH = "/_groupcache/";
-export const DEFAULT_AUTH_HEADER = "x-tinycache-auth";
 
-// Header value: visible ASCII and spaces/tabs, as RFC 9110 field-value (no CR/LF/NUL).
-const HEADER_VALUE = /^[\t\x20-\x7e]+$/;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-function positiveInt(name: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw new RangeError(`HttpPool: ${name} must be an integer >= 1, got ${String(v)}`);
-  }
-  return v;
-}
-
-/** Checks a peer URL: http(s), with a host; returns it parsed. */
-export function parsePeerUrl(url: unknown, what = "peer URL"): URL {
-  if (typeof url !== "string" || url.length === 0) {
-    throw new TypeError(`HttpPool: ${what} must be a non-empty string, got ${String(url)}`);
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new TypeError(`HttpPool: ${what} is not a URL: ${url}`);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") {
-    throw new TypeError(`HttpPool: ${what} must be http: or https:, got ${url}`);
-  }
-  if (u.search !== "" || u.hash !== "") {
-    throw new TypeError(`HttpPool: ${what} must not have a query or fragment: ${url}`);
-  }
-  return u;
-}
+const OWNER = "HttpPool";
 
 export function resolveOptions(o: HttpPoolOptions): ResolvedOptions {
   if (typeof o !== "object" || o === null) throw new TypeError("HttpPool: options required");
-  parsePeerUrl(o.self, "self");
+  checkPeerUrl(o.self, "self", OWNER);
   if (typeof o.registry?.getGroup !== "function") {
     throw new TypeError("HttpPool: registry must have getGroup(name) (a GroupRegistry)");
   }
@@ -156,41 +133,26 @@ export function resolveOptions(o: HttpPoolOptions): ResolvedOptions {
       `HttpPool: basePath must start and end with "/" and hold no ?, #, % or spaces, got ${String(basePath)}`,
     );
   }
-  const timeoutMs = o.timeoutMs ?? 500;
-  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new RangeError(
-      `HttpPool: timeoutMs must be a finite number > 0, got ${String(timeoutMs)}`,
-    );
-  }
+  const timeoutMs = timeoutMsOption(OWNER, o.timeoutMs, 500);
   if (o.hash !== undefined && typeof o.hash !== "function") {
     throw new TypeError("HttpPool: hash must be a function (s: string) => number");
   }
   if (o.agent !== undefined && typeof o.agent !== "function") {
     throw new TypeError("HttpPool: agent must be a function (peer: URL) => http.Agent");
   }
-  let auth: ResolvedOptions["auth"];
-  if (o.auth !== undefined) {
-    const { secret, header = DEFAULT_AUTH_HEADER } = o.auth;
-    if (typeof secret !== "string" || !HEADER_VALUE.test(secret)) {
-      throw new TypeError("HttpPool: auth.secret must be a non-empty printable ASCII string");
-    }
-    if (typeof header !== "string" || !HEADER_NAME.test(header)) {
-      throw new TypeError(`HttpPool: auth.header is not a valid header name: ${String(header)}`);
-    }
-    auth = { secret, header: header.toLowerCase() };
-  }
+  const auth = resolveSharedSecret(OWNER, o.auth);
   return {
     self: o.self,
     registry: o.registry,
     basePath,
-    replicas: positiveInt("replicas", o.replicas, 50),
+    replicas: positiveIntOption(OWNER, "replicas", o.replicas, 50),
     hash: o.hash,
     timeoutMs,
     agentOptions: o.agentOptions ?? {},
     agent: o.agent,
     auth,
-    maxKeyBytes: positiveInt("maxKeyBytes", o.maxKeyBytes, 4096),
-    maxBodyBytes: positiveInt("maxBodyBytes", o.maxBodyBytes, 16 * 1024 * 1024),
+    maxKeyBytes: positiveIntOption(OWNER, "maxKeyBytes", o.maxKeyBytes, 4096),
+    maxBodyBytes: positiveIntOption(OWNER, "maxBodyBytes", o.maxBodyBytes, 16 * 1024 * 1024),
     tls: o.tls,
     logger: o.logger,
   };

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { GroupLookup, Logger, ServedGroup } from "@tinycache/core";
+import { type GroupLookup, type Logger, makeSecretCheck, type ServedGroup } from "@tinycache/core";
 import { unescapeSegment, whyUndecodable } from "./escape.js";
-import { makeSecretCheck } from "./private/auth.js";
 import { decodeSetRequest, encodeGetResponse } from "./wire.js";
 
 /** A Node request listener: pass it to `http.createServer` or `https.createServer`. */
