@@ -46,7 +46,8 @@ Options:
 
 function parse(argv: string[]) {
   const { values, positionals } = parseArgs({
-    args: argv,
+    // `pnpm demo -- --ports ...` hands the script a leading "--": not a positional.
+    args: argv[0] === "--" ? argv.slice(1) : argv,
     strict: true,
     allowPositionals: true,
     options: {

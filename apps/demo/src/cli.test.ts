@@ -47,6 +47,10 @@ describe("command lines", () => {
     const launch = await outcome([LAUNCH, "-h"]);
     expect(launch.code).toBe(0);
     expect(launch.out).toContain("--ports");
+    // `pnpm demo -- --help` passes a leading "--" on to the script.
+    const viaPnpm = await outcome([LAUNCH, "--", "--help"]);
+    expect(viaPnpm.code).toBe(0);
+    expect(viaPnpm.out).toContain("--ports");
     const burst = await outcome([BURST, "--help"]);
     expect(burst.code).toBe(0);
     expect(burst.out).toContain("--requests");

@@ -40,7 +40,8 @@ Logs: pretty in a terminal, JSON lines otherwise (LOG_PRETTY=1 / LOG_PRETTY=0 to
 
 function parse(argv: string[]) {
   const { values, positionals } = parseArgs({
-    args: argv,
+    // `pnpm demo -- --ports ...` hands the script a leading "--": not a positional.
+    args: argv[0] === "--" ? argv.slice(1) : argv,
     strict: true,
     allowPositionals: true,
     options: {
@@ -107,7 +108,8 @@ async function main(argv: string[]): Promise<void> {
     ? prettyFactory({
         colorize: Boolean(process.stdout.isTTY),
         translateTime: "HH:MM:ss.l",
-        ignore: "pid,hostname,node",
+        ignore: "pid,hostname,node,event",
+        singleLine: true,
       })
     : undefined;
   const cluster = new Cluster({

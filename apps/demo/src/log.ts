@@ -34,7 +34,8 @@ export function createLogger({ level, base = {}, pretty = wantPretty() }: Logger
         sync: true,
         colorize: Boolean(process.stdout.isTTY),
         translateTime: "HH:MM:ss.l",
-        ignore: "pid,hostname",
+        ignore: "pid,hostname,event",
+        singleLine: true,
       })
     : pino.destination({ dest: 1, sync: true });
   return pino({ level, base: { pid: process.pid, ...base } }, stream);
