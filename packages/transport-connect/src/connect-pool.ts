@@ -1,12 +1,6 @@
 import type { AddressInfo } from "node:net";
-import { HashRing } from "@tinycache/consistenthash";
-import type { PeerGetter, PeerPicker } from "@tinycache/core";
-import {
-  type ConnectPoolOptions,
-  checkPeerUrl,
-  type ResolvedOptions,
-  resolveOptions,
-} from "./options.js";
+import { type PeerGetter, type PeerPicker, PeerSet } from "@tinycache/core";
+import { type ConnectPoolOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { ConnectPeer, type ConnectPeerOptions } from "./peer.js";
 import { DualServer } from "./private/dual-server.js";
 import { CacheServer, type PeerHandler } from "./server.js";
@@ -25,10 +19,8 @@ import { CacheServer, type PeerHandler } from "./server.js";
  */
 export class ConnectPool implements PeerPicker {
   readonly #o: ResolvedOptions;
-  readonly #ring: HashRing;
-  readonly #peerOptions: ConnectPeerOptions;
-  #peers = new Map<string, ConnectPeer>();
-  #remote: readonly ConnectPeer[] = [];
+  /** The ring of peer URLs and one client per remote peer (self excluded). */
+  readonly #peers: PeerSet<ConnectPeer>;
   #server: DualServer | undefined;
   #closed = false;
 
@@ -42,10 +34,8 @@ export class ConnectPool implements PeerPicker {
 
   constructor(options: ConnectPoolOptions) {
     this.#o = resolveOptions(options);
-    const { replicas, hash } = this.#o;
-    this.#ring = new HashRing(hash ? { replicas, hash } : { replicas });
     const auth = this.#o.auth;
-    this.#peerOptions = {
+    const peerOptions: ConnectPeerOptions = {
       protocol: this.#o.protocol,
       httpVersion: this.#o.httpVersion,
       timeoutMs: this.#o.timeoutMs,
@@ -54,6 +44,14 @@ export class ConnectPool implements PeerPicker {
       agentOptions: this.#o.agentOptions,
       http2Options: this.#o.http2Options,
     };
+    this.#peers = new PeerSet({
+      self: this.#o.self,
+      replicas: this.#o.replicas,
+      hash: this.#o.hash,
+      name: "ConnectPool",
+      connect: (url) => new ConnectPeer(url, peerOptions),
+      disconnect: (peer) => peer.close(),
+    });
     this.handler = new CacheServer({
       registry: this.#o.registry,
       auth,
@@ -76,38 +74,23 @@ export class ConnectPool implements PeerPicker {
    * @throws TypeError for a URL that is not http(s), leaving the peers unchanged.
    */
   setPeers(...urls: string[]): void {
-    if (this.#closed) throw new Error("ConnectPool: closed");
-    const unique = [...new Set(urls.map((u) => checkPeerUrl(u)))];
-    const next = new Map<string, ConnectPeer>();
-    for (const url of unique) {
-      if (url === this.#o.self) continue;
-      next.set(url, this.#peers.get(url) ?? new ConnectPeer(url, this.#peerOptions));
-    }
-    for (const [url, peer] of this.#peers) {
-      if (!next.has(url)) peer.close();
-    }
-    this.#ring.set(unique);
-    this.#peers = next;
-    this.#remote = Object.freeze([...next.values()]);
-    this.#o.logger?.info({ peers: unique }, "tinycache peers set");
+    this.#peers.set(urls);
+    this.#o.logger?.info({ peers: this.#peers.urls }, "tinycache peers set");
   }
 
   /** The owner's client, or undefined when this process owns `key` or has no peers. */
   pickPeer(key: string): PeerGetter | undefined {
-    if (this.#peers.size === 0) return undefined;
-    const owner = this.#ring.get(key);
-    if (owner === undefined || owner === this.#o.self) return undefined;
-    return this.#peers.get(owner);
+    return this.#peers.pickPeer(key);
   }
 
   /** The owner of `key` as a ConnectPeer (with `getMany`), or undefined as pickPeer. */
   pickConnectPeer(key: string): ConnectPeer | undefined {
-    return this.pickPeer(key) as ConnectPeer | undefined;
+    return this.#peers.pickPeer(key);
   }
 
   /** Every remote peer (not this process). */
   peers(): readonly ConnectPeer[] {
-    return this.#remote;
+    return this.#peers.peers();
   }
 
   /**
@@ -134,10 +117,7 @@ export class ConnectPool implements PeerPicker {
   /** Stops the server (if listening) and closes every peer client. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const p of this.#peers.values()) p.close();
-    this.#peers = new Map();
-    this.#remote = Object.freeze([]);
-    this.#ring.set([]);
+    this.#peers.close();
     const server = this.#server;
     this.#server = undefined;
     await server?.close();

@@ -1,7 +1,15 @@
 import type { SecureClientSessionOptions } from "node:http2";
 import type { AgentOptions as HttpsAgentOptions } from "node:https";
 import type { HashFunction } from "@tinycache/consistenthash";
-import type { GroupLookup, Logger } from "@tinycache/core";
+import {
+  checkPeerUrl,
+  type GroupLookup,
+  type Logger,
+  positiveIntOption,
+  type ResolvedSharedSecret,
+  resolveSharedSecret,
+  timeoutMsOption,
+} from "@tinycache/core";
 
 /**
  * The protocol the client speaks to its peers. The server always serves all three.
@@ -107,7 +115,7 @@ export interface ResolvedOptions {
   timeoutMs: number;
   protocol: PeerProtocol;
   httpVersion: "1.1" | "2";
-  auth: { secret: string; header: string } | undefined;
+  auth: ResolvedSharedSecret | undefined;
   maxKeyBytes: number;
   maxMessageBytes: number;
   maxBatchKeys: number;
@@ -116,52 +124,15 @@ export interface ResolvedOptions {
   logger: Logger | undefined;
 }
 
-export const DEFAULT_AUTH_HEADER = "x-tinycache-auth";
-
-// Header value: visible ASCII and spaces/tabs, as RFC 9110 field-value (no CR/LF/NUL).
-const HEADER_VALUE = /^[\t\x20-\x7e]+$/;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-function positiveInt(name: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-    throw new RangeError(`ConnectPool: ${name} must be an integer >= 1, got ${String(v)}`);
-  }
-  return v;
-}
-
-/** Checks a peer URL: http(s), with a host, no query or fragment; returns it unchanged. */
-export function checkPeerUrl(url: unknown, what = "peer URL"): string {
-  if (typeof url !== "string" || url.length === 0) {
-    throw new TypeError(`ConnectPool: ${what} must be a non-empty string, got ${String(url)}`);
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new TypeError(`ConnectPool: ${what} is not a URL: ${url}`);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") {
-    throw new TypeError(`ConnectPool: ${what} must be http: or https:, got ${url}`);
-  }
-  if (u.search !== "" || u.hash !== "") {
-    throw new TypeError(`ConnectPool: ${what} must not have a query or fragment: ${url}`);
-  }
-  return url;
-}
+const OWNER = "ConnectPool";
 
 export function resolveOptions(o: ConnectPoolOptions): ResolvedOptions {
   if (typeof o !== "object" || o === null) throw new TypeError("ConnectPool: options required");
-  checkPeerUrl(o.self, "self");
+  checkPeerUrl(o.self, "self", OWNER);
   if (typeof o.registry?.getGroup !== "function") {
     throw new TypeError("ConnectPool: registry must have getGroup(name) (a GroupRegistry)");
   }
-  const timeoutMs = o.timeoutMs ?? 500;
-  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new RangeError(
-      `ConnectPool: timeoutMs must be a finite number > 0, got ${String(timeoutMs)}`,
-    );
-  }
+  const timeoutMs = timeoutMsOption(OWNER, o.timeoutMs, 500);
   if (o.hash !== undefined && typeof o.hash !== "function") {
     throw new TypeError("ConnectPool: hash must be a function (s: string) => number");
   }
@@ -180,29 +151,24 @@ export function resolveOptions(o: ConnectPoolOptions): ResolvedOptions {
   if (protocol === "grpc" && httpVersion !== "2") {
     throw new TypeError('ConnectPool: the gRPC protocol needs httpVersion "2"');
   }
-  let auth: ResolvedOptions["auth"];
-  if (o.auth !== undefined) {
-    const { secret, header = DEFAULT_AUTH_HEADER } = o.auth;
-    if (typeof secret !== "string" || !HEADER_VALUE.test(secret)) {
-      throw new TypeError("ConnectPool: auth.secret must be a non-empty printable ASCII string");
-    }
-    if (typeof header !== "string" || !HEADER_NAME.test(header)) {
-      throw new TypeError(`ConnectPool: auth.header is not a valid header name: ${String(header)}`);
-    }
-    auth = { secret, header: header.toLowerCase() };
-  }
+  const auth = resolveSharedSecret(OWNER, o.auth);
   return {
     self: o.self,
     registry: o.registry,
-    replicas: positiveInt("replicas", o.replicas, 50),
+    replicas: positiveIntOption(OWNER, "replicas", o.replicas, 50),
     hash: o.hash,
     timeoutMs,
     protocol,
     httpVersion,
     auth,
-    maxKeyBytes: positiveInt("maxKeyBytes", o.maxKeyBytes, 4096),
-    maxMessageBytes: positiveInt("maxMessageBytes", o.maxMessageBytes, 16 * 1024 * 1024),
-    maxBatchKeys: positiveInt("maxBatchKeys", o.maxBatchKeys, 1000),
+    maxKeyBytes: positiveIntOption(OWNER, "maxKeyBytes", o.maxKeyBytes, 4096),
+    maxMessageBytes: positiveIntOption(
+      OWNER,
+      "maxMessageBytes",
+      o.maxMessageBytes,
+      16 * 1024 * 1024,
+    ),
+    maxBatchKeys: positiveIntOption(OWNER, "maxBatchKeys", o.maxBatchKeys, 1000),
     agentOptions: o.agentOptions ?? {},
     http2Options: o.http2Options,
     logger: o.logger,

@@ -9,10 +9,9 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { GroupLookup, Logger, ServedGroup } from "@tinycache/core";
+import { type GroupLookup, type Logger, makeSecretCheck, type ServedGroup } from "@tinycache/core";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { codeName, httpStatusOf, serverError } from "./codes.js";
-import { makeSecretCheck } from "./private/auth.js";
 import { encodeGetResponse } from "./private/wire.js";
 
 /** A request handler for `http.createServer`, `http2.createServer` and their TLS twins. */
