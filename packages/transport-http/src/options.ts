@@ -4,12 +4,10 @@ import type {
   ServerOptions as HttpsServerOptions,
 } from "node:https";
 import type { HashFunction } from "@tinycache/consistenthash";
+import type { GroupLookup, Logger, ResolvedSharedSecret } from "@tinycache/core";
 import {
   checkPeerUrl,
-  type GroupLookup,
-  type Logger,
   positiveIntOption,
-  type ResolvedSharedSecret,
   resolveSharedSecret,
   timeoutMsOption,
 } from "@tinycache/core";
