@@ -1,12 +1,10 @@
 import type { SecureClientSessionOptions } from "node:http2";
 import type { AgentOptions as HttpsAgentOptions } from "node:https";
 import type { HashFunction } from "@tinycache/consistenthash";
+import type { GroupLookup, Logger, ResolvedSharedSecret } from "@tinycache/core";
 import {
   checkPeerUrl,
-  type GroupLookup,
-  type Logger,
   positiveIntOption,
-  type ResolvedSharedSecret,
   resolveSharedSecret,
   timeoutMsOption,
 } from "@tinycache/core";

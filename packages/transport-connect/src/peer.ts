@@ -1,13 +1,7 @@
 import { Agent as HttpAgent } from "node:http";
 import type { SecureClientSessionOptions } from "node:http2";
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from "node:https";
-import {
-  create,
-  type DescMessage,
-  fromBinary,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -27,6 +21,7 @@ import { tinycachev1 as pb } from "@tinycache/protocol";
 import { codeFromName, codeName, kindOf, toPeerError } from "./codes.js";
 import type { PeerProtocol } from "./options.js";
 import { ConnectH1Caller } from "./private/connect-h1.js";
+import { decodeMessage } from "./private/wire.js";
 import { expiryIn, expiryOut } from "./server.js";
 
 /** One key's outcome in {@link ConnectPeer.getMany}. */
@@ -64,21 +59,6 @@ const GET_MANY = `/${pb.CacheService.typeName}/GetMany`;
 const SET = `/${pb.CacheService.typeName}/Set`;
 const REMOVE = `/${pb.CacheService.typeName}/Remove`;
 
-function decodeAnswer<Desc extends DescMessage>(
-  schema: Desc,
-  bytes: Uint8Array,
-): MessageShape<Desc> {
-  try {
-    return fromBinary(schema, bytes);
-  } catch (err) {
-    // An answer we cannot read: the peer is not one of ours (or is broken).
-    throw new ConnectError(
-      `malformed response: ${err instanceof Error ? err.message : String(err)}`,
-      Code.Unavailable,
-    );
-  }
-}
-
 /** Connect protocol, binary, HTTP/1.1 keep-alive, through our lean caller. */
 class H1Rpc implements Rpc {
   readonly #agent: HttpAgent;
@@ -104,7 +84,7 @@ class H1Rpc implements Rpc {
 
   async get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal) {
     const out = await this.#caller.call(GET, toBinary(pb.GetRequestSchema, req), timeoutMs, signal);
-    return decodeAnswer(pb.GetResponseSchema, out);
+    return decodeMessage(pb.GetResponseSchema, out, "response");
   }
 
   async getMany(req: pb.GetManyRequest, timeoutMs: number, signal?: AbortSignal) {
@@ -114,7 +94,7 @@ class H1Rpc implements Rpc {
       timeoutMs,
       signal,
     );
-    return decodeAnswer(pb.GetManyResponseSchema, out);
+    return decodeMessage(pb.GetManyResponseSchema, out, "response");
   }
 
   async set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal) {

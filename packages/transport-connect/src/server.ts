@@ -1,18 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import {
-  create,
-  type DescMessage,
-  fromBinary,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type GroupLookup, type Logger, makeSecretCheck, type ServedGroup } from "@tinycache/core";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { codeName, httpStatusOf, serverError } from "./codes.js";
-import { encodeGetResponse } from "./private/wire.js";
+import { decodeMessage, encodeGetResponse } from "./private/wire.js";
 
 /** A request handler for `http.createServer`, `http2.createServer` and their TLS twins. */
 export type PeerHandler = (
@@ -283,30 +277,19 @@ export class CacheServer {
   ): Promise<Uint8Array> {
     switch (method) {
       case "Get":
-        return this.#get(decode(pb.GetRequestSchema, body), signal);
+        return this.#get(decodeMessage(pb.GetRequestSchema, body, "request"), signal);
       case "GetMany":
         return toBinary(
           pb.GetManyResponseSchema,
-          await this.#getMany(decode(pb.GetManyRequestSchema, body), signal),
+          await this.#getMany(decodeMessage(pb.GetManyRequestSchema, body, "request"), signal),
         );
       case "Set":
-        this.#set(decode(pb.SetRequestSchema, body));
+        this.#set(decodeMessage(pb.SetRequestSchema, body, "request"));
         return EMPTY;
       case "Remove":
-        this.#remove(decode(pb.RemoveRequestSchema, body));
+        this.#remove(decodeMessage(pb.RemoveRequestSchema, body, "request"));
         return EMPTY;
     }
-  }
-}
-
-function decode<Desc extends DescMessage>(schema: Desc, body: Uint8Array): MessageShape<Desc> {
-  try {
-    return fromBinary(schema, body);
-  } catch (err) {
-    throw new ConnectError(
-      `malformed request: ${err instanceof Error ? err.message : String(err)}`,
-      Code.InvalidArgument,
-    );
   }
 }
 

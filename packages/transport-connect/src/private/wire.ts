@@ -1,6 +1,10 @@
+import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { ByteView } from "@tinycache/core";
 
 /**
+ * The tinycache.v1 messages on the wire, for both the client and the server side.
+ *
  * A hand-rolled encoder of the one hot message, tinycache.v1.GetResponse
  * (`bytes value = 1; int64 expires_at_ms = 2;`), straight from the group's ByteView into
  * the response buffer: no intermediate copy of the value, no message object, no
@@ -46,4 +50,24 @@ export function encodeGetResponse(value: ByteView, expiresAt: number | undefined
     off = writeVarint(buf, off, exp);
   }
   return buf;
+}
+
+/**
+ * Reads one message off the wire. What cannot be read says whose fault it is: a malformed
+ * request is the caller's (`invalid_argument`); a malformed response means the peer is not
+ * one of ours, or is broken (`unavailable`, so core loads the key locally).
+ */
+export function decodeMessage<Desc extends DescMessage>(
+  schema: Desc,
+  bytes: Uint8Array,
+  what: "request" | "response",
+): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    throw new ConnectError(
+      `malformed ${what}: ${err instanceof Error ? err.message : String(err)}`,
+      what === "request" ? Code.InvalidArgument : Code.Unavailable,
+    );
+  }
 }
