@@ -141,9 +141,12 @@ describe.each(variants)("client $protocol over HTTP/$httpVersion", (v) => {
   });
 
   it("times out as unavailable and the server stops waiting", async () => {
-    const { peer, group } = await pair({ ...v, timeoutMs: 150 });
+    // Long enough that the request surely reaches the server on a loaded machine first.
+    const { peer, group } = await pair({ ...v, timeoutMs: 1_000 });
+    const started = group.hangStarted;
     const err = await peerError(peer.get({ group: "scores", key: "hang" }));
     expect(err.kind).toBe("unavailable");
+    await started;
     // The server got the deadline too (or saw the client go away): its signal aborts.
     const signal = group.hangSignals[0];
     expect(signal).toBeDefined();

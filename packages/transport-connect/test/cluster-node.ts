@@ -14,8 +14,12 @@ const protocol = (process.env.TINYCACHE_PROTOCOL ?? "connect") as PeerProtocol;
 const httpVersion =
   process.env.TINYCACHE_HTTP_VERSION === "2" ? "2" : protocol === "grpc" ? "2" : "1.1";
 
+// The suite asserts that each key loads exactly once, on its owner. A peer call that
+// outlives the timeout (correctly) falls back to a local load, and on a loaded 2-core CI
+// machine a first call can take longer than the 500 ms default: give it room.
+const timeoutMs = 5_000;
 await runClusterNode({
   GroupRegistry,
   NotFoundError,
-  pool: (self, registry) => new ConnectPool({ self, registry, protocol, httpVersion }),
+  pool: (self, registry) => new ConnectPool({ self, registry, protocol, httpVersion, timeoutMs }),
 });

@@ -9,8 +9,12 @@ import { GroupRegistry, NotFoundError } from "@tinycache/core";
 import { runClusterNode } from "@tinycache/testkit";
 import { HttpPool } from "../src/index.js";
 
+// The suite asserts that each key loads exactly once, on its owner. A peer call that
+// outlives the timeout (correctly) falls back to a local load, and on a loaded 2-core CI
+// machine a first call can take longer than the 500 ms default: give it room.
+const timeoutMs = 5_000;
 await runClusterNode({
   GroupRegistry,
   NotFoundError,
-  pool: (self, registry) => new HttpPool({ self, registry }),
+  pool: (self, registry) => new HttpPool({ self, registry, timeoutMs }),
 });
