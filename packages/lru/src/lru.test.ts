@@ -189,6 +189,56 @@ describe("bounds", () => {
     expect([...c.keys()]).toEqual(["c"]);
   });
 
+  it("a new entry that needs several evictions reuses a freed slot, keeping order and bytes exact", () => {
+    const { events, onEvicted } = recorder<string, Uint8Array>();
+    const c = new LRUCache<string, Uint8Array>({
+      maxBytes: 45,
+      sizeOf: (_k, v) => v.length,
+      onEvicted,
+    });
+    for (const k of ["a", "b", "c", "d"]) c.set(k, bytes(10));
+    c.get("a"); // order, least recent first: b c d a
+    c.set("big", bytes(25)); // must drop b and c (10 + 10) to fit 25 next to d and a
+    expect(events.map(([k, , r]) => [k, r])).toEqual([
+      ["b", "evict"],
+      ["c", "evict"],
+    ]);
+    expect(c.bytes).toBe(45);
+    expect([...c.keys()]).toEqual(["big", "a", "d"]);
+    // Freed and reused slots keep working: fill again, one out one in, then drain.
+    for (let i = 0; i < 50; i++) c.set(`k${i}`, bytes(10));
+    expect([...c.keys()]).toEqual(["k49", "k48", "k47", "k46"]);
+    expect(c.bytes).toBe(40);
+    expect(c.removeOldest()?.[0]).toBe("k46");
+    c.clear();
+    expect(c.size).toBe(0);
+    c.set("x", bytes(40));
+    expect([...c.keys()]).toEqual(["x"]);
+  });
+
+  it("an onEvicted that sets during a full-cache insert sees a consistent cache", () => {
+    const seen: [string, number, boolean][] = [];
+    const c: LRUCache<string, number> = new LRUCache<string, number>({
+      maxEntries: 2,
+      sizeOf: () => 1,
+      onEvicted: (k) => {
+        seen.push([k, c.size, c.has("new")]);
+        if (k === "a") c.set("again", 9); // evicts b, reported after this callback
+      },
+    });
+    c.set("a", 1);
+    c.set("b", 2);
+    c.set("new", 3);
+    expect(seen).toEqual([
+      ["a", 2, true],
+      ["b", 2, true],
+    ]);
+    expect([...c.entries()]).toEqual([
+      ["again", 9],
+      ["new", 3],
+    ]);
+  });
+
   it("handles a huge number of entries and growth of the slot arrays", () => {
     const c = new LRUCache<number, string>({ maxEntries: 100_000 });
     for (let i = 0; i < 250_000; i++) c.set(i, "v");

@@ -63,8 +63,6 @@ export interface SetOptions {
 }
 
 const NONE = -1;
-/** `prev` value of a slot on the free list, so walks can tell a freed slot from a live one. */
-const FREE = -2;
 const INITIAL_SLOTS = 256;
 
 type NumberArray = Float64Array | Int32Array | Uint32Array;
@@ -88,6 +86,11 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
    * not re-scan its characters.
    */
   #keyBytes: Uint32Array;
+  /**
+   * Recency links: `#next` toward the tail, `#prev` toward the head. The head's `#prev`
+   * and the tail's `#next` are stale (ends are found by comparing with `#head`/`#tail`),
+   * which saves writes on every move to the head.
+   */
   #next: Int32Array;
   #prev: Int32Array;
   /** Absolute expiry per slot on the `now` clock; 0 = never. Undefined until a TTL is used. */
@@ -219,7 +222,7 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
    *   size or `ttlMs` is invalid. The cache is unchanged when it throws.
    */
   set(key: K, value: V, options?: SetOptions): boolean {
-    let i = this.#map.get(key);
+    const i = this.#map.get(key);
     // Measure before changing anything, so a throwing sizeOf leaves the cache unchanged.
     let kBytes = 0;
     let size: number;
@@ -229,52 +232,16 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     } else {
       size = this.#measure(key, value);
     }
-    let ttl = this.#ttlMs;
-    if (options !== undefined && options.ttlMs !== undefined) {
-      checkTtl(options.ttlMs, "ttlMs");
-      ttl = options.ttlMs === Number.POSITIVE_INFINITY ? 0 : options.ttlMs;
-    }
-    if (size > this.#maxBytes) {
-      if (i !== undefined) {
-        this.#remove(i, this.#expired(i) ? "expire" : "delete");
-        this.#deliver();
-      }
-      return false;
-    }
-    let expiresAt = 0;
-    if (ttl > 0) {
-      expiresAt = this.#now() + ttl;
-      if (this.#expires === undefined) this.#expires = new Float64Array(this.#capacity);
+    // Rare cases (TTLs ever used, per-call options, an entry too large) take the general
+    // path; the common ones below stay small enough for V8 to inline into callers.
+    if (options !== undefined || this.#expires !== undefined || size > this.#maxBytes) {
+      return this.#setGeneral(key, value, i, size, kBytes, options);
     }
     if (i !== undefined) {
-      const old = this.#values[i] as V;
-      if (this.#onEvicted !== undefined && !Object.is(old, value)) {
-        this.#enqueue(this.#keys[i] as K, old, this.#expired(i) ? "expire" : "replace");
-      }
-      this.#values[i] = value;
-      this.#bytes += size - (this.#sizes[i] as number);
-      this.#sizes[i] = size;
-      if (this.#expires !== undefined) this.#expires[i] = expiresAt;
-      if (i !== this.#head) this.#moveToHead(i);
-    } else {
-      if (this.#map.size >= this.#maxEntries) this.#evictTail();
-      i = this.#allocate();
-      this.#keys[i] = key;
-      this.#values[i] = value;
-      this.#sizes[i] = size;
-      this.#keyBytes[i] = kBytes;
-      if (this.#expires !== undefined) this.#expires[i] = expiresAt;
-      this.#prev[i] = NONE;
-      this.#next[i] = this.#head;
-      if (this.#head !== NONE) this.#prev[this.#head] = i;
-      else this.#tail = i;
-      this.#head = i;
-      this.#map.set(key, i);
-      this.#bytes += size;
+      this.#replace(i, value, size);
+      return true;
     }
-    // The new entry fits alone, so this stops before reaching it at the head.
-    while (this.#bytes > this.#maxBytes) this.#evictTail();
-    if (this.#pendingCount !== 0) this.#deliver();
+    this.#insert(key, value, size, kBytes);
     return true;
   }
 
@@ -312,7 +279,11 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
   /** Removes every entry (reason `"clear"`, least recent first). */
   clear(): void {
     if (this.#onEvicted !== undefined) {
-      for (let i = this.#tail; i !== NONE; i = this.#prev[i] as number) {
+      for (
+        let i = this.#tail;
+        i !== NONE;
+        i = i === this.#head ? NONE : (this.#prev[i] as number)
+      ) {
         this.#enqueue(this.#keys[i] as K, this.#values[i] as V, "clear");
       }
     }
@@ -334,7 +305,7 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     let n = 0;
     for (let i = this.#tail; i !== NONE; ) {
       const older = i;
-      i = this.#prev[i] as number;
+      i = older === this.#head ? NONE : (this.#prev[older] as number);
       const at = this.#expires[older] as number;
       if (at !== 0 && at <= now) {
         this.#remove(older, "expire");
@@ -374,12 +345,146 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
 
   // --- internals ---
 
+  /** `set` of a held key, no TTL in play: overwrite in place, then restore the bounds. */
+  #replace(i: number, value: V, size: number): void {
+    if (this.#onEvicted !== undefined) {
+      const old = this.#values[i] as V;
+      if (!Object.is(old, value)) this.#enqueue(this.#keys[i] as K, old, "replace");
+    }
+    this.#values[i] = value;
+    this.#bytes += size - (this.#sizes[i] as number);
+    this.#sizes[i] = size;
+    if (i !== this.#head) this.#moveToHead(i);
+    // The entry fits alone, so this stops before reaching it at the head.
+    if (this.#bytes > this.#maxBytes) {
+      while (this.#bytes > this.#maxBytes) this.#evictTail();
+    }
+    if (this.#pendingCount !== 0) this.#deliver();
+  }
+
+  /**
+   * `set` of a new key, no TTL in play. When the cache is full, the least recent entries
+   * leave first and the last one's slot is reused in place for the new entry (the same
+   * entries leave, in the same order, as inserting first and evicting after would).
+   */
+  #insert(key: K, value: V, size: number, kBytes: number): void {
+    let i: number;
+    if (this.#map.size >= this.#maxEntries || this.#bytes + size > this.#maxBytes) {
+      i = this.#reclaim(size);
+      this.#keys[i] = key;
+      this.#values[i] = value;
+      this.#sizes[i] = size;
+      this.#keyBytes[i] = kBytes;
+      // The reclaimed slot is still linked, as the tail.
+      if (i !== this.#head) this.#moveToHead(i);
+    } else {
+      i = this.#allocate();
+      this.#keys[i] = key;
+      this.#values[i] = value;
+      this.#sizes[i] = size;
+      this.#keyBytes[i] = kBytes;
+      this.#linkHead(i);
+    }
+    this.#map.set(key, i);
+    this.#bytes += size;
+    if (this.#pendingCount !== 0) this.#deliver();
+  }
+
+  /**
+   * Evicts least recent entries (none is expired: no TTL has been used) until an entry of
+   * `size` fits, and returns the slot of the last one evicted, left linked as the tail for
+   * the caller to fill. Slots evicted before it go to the free list.
+   */
+  #reclaim(size: number): number {
+    const keys = this.#keys;
+    const onEvicted = this.#onEvicted;
+    for (;;) {
+      const t = this.#tail;
+      const key = keys[t] as K;
+      this.#map.delete(key);
+      this.#bytes -= this.#sizes[t] as number;
+      if (onEvicted !== undefined) this.#enqueue(key, this.#values[t] as V, "evict");
+      if (this.#map.size < this.#maxEntries && this.#bytes + size <= this.#maxBytes) return t;
+      // Still too full: t was not the only entry (an empty cache has room for an entry
+      // that fits alone), so it has a predecessor that becomes the tail.
+      const p = this.#prev[t] as number;
+      this.#tail = p;
+      keys[t] = undefined;
+      this.#values[t] = undefined;
+      this.#next[t] = this.#free;
+      this.#free = t;
+    }
+  }
+
+  #linkHead(i: number): void {
+    const head = this.#head;
+    this.#next[i] = head;
+    if (head !== NONE) this.#prev[head] = i;
+    else this.#tail = i;
+    this.#head = i;
+  }
+
+  /** `set` with TTLs in play, per-call options, or an entry larger than `maxBytes`. */
+  #setGeneral(
+    key: K,
+    value: V,
+    slot: number | undefined,
+    size: number,
+    kBytes: number,
+    options: SetOptions | undefined,
+  ): boolean {
+    let i = slot;
+    let ttl = this.#ttlMs;
+    if (options !== undefined && options.ttlMs !== undefined) {
+      checkTtl(options.ttlMs, "ttlMs");
+      ttl = options.ttlMs === Number.POSITIVE_INFINITY ? 0 : options.ttlMs;
+    }
+    if (size > this.#maxBytes) {
+      if (i !== undefined) {
+        this.#remove(i, this.#expired(i) ? "expire" : "delete");
+        this.#deliver();
+      }
+      return false;
+    }
+    let expiresAt = 0;
+    if (ttl > 0) {
+      expiresAt = this.#now() + ttl;
+      if (this.#expires === undefined) this.#expires = new Float64Array(this.#capacity);
+    }
+    if (i !== undefined) {
+      const old = this.#values[i] as V;
+      if (this.#onEvicted !== undefined && !Object.is(old, value)) {
+        this.#enqueue(this.#keys[i] as K, old, this.#expired(i) ? "expire" : "replace");
+      }
+      this.#values[i] = value;
+      this.#bytes += size - (this.#sizes[i] as number);
+      this.#sizes[i] = size;
+      if (this.#expires !== undefined) this.#expires[i] = expiresAt;
+      if (i !== this.#head) this.#moveToHead(i);
+    } else {
+      if (this.#map.size >= this.#maxEntries) this.#evictTail();
+      i = this.#allocate();
+      this.#keys[i] = key;
+      this.#values[i] = value;
+      this.#sizes[i] = size;
+      this.#keyBytes[i] = kBytes;
+      if (this.#expires !== undefined) this.#expires[i] = expiresAt;
+      this.#linkHead(i);
+      this.#map.set(key, i);
+      this.#bytes += size;
+    }
+    // The new entry fits alone, so this stops before reaching it at the head.
+    while (this.#bytes > this.#maxBytes) this.#evictTail();
+    if (this.#pendingCount !== 0) this.#deliver();
+    return true;
+  }
+
   /** Slots of live entries in recency order, checked against a key snapshot per step. */
   *#liveSlots(): Generator<number> {
     // Snapshot the keys so that callers may touch the cache while iterating without
     // looping forever (a get() moves the entry to the head of the list being walked).
     const order: K[] = [];
-    for (let i = this.#head; i !== NONE; i = this.#next[i] as number) {
+    for (let i = this.#head; i !== NONE; i = i === this.#tail ? NONE : (this.#next[i] as number)) {
       order.push(this.#keys[i] as K);
     }
     for (const key of order) {
@@ -424,18 +529,21 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     this.#remove(i, this.#expired(i) ? "expire" : "evict");
   }
 
+  /** Moves slot `i`, which is not the head, to the head: at most five writes. */
   #moveToHead(i: number): void {
     const next = this.#next;
     const prev = this.#prev;
     const p = prev[i] as number;
-    const n = next[i] as number;
-    // i is not the head, so it has a predecessor.
-    next[p] = n;
-    if (n === NONE) this.#tail = p;
-    else prev[n] = p;
-    prev[i] = NONE;
-    next[i] = this.#head;
-    prev[this.#head] = i;
+    if (i === this.#tail) {
+      this.#tail = p;
+    } else {
+      const n = next[i] as number;
+      next[p] = n;
+      prev[n] = p;
+    }
+    const head = this.#head;
+    next[i] = head;
+    prev[head] = i;
     this.#head = i;
   }
 
@@ -443,12 +551,21 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
   #remove(i: number, reason: EvictionReason): void {
     const next = this.#next;
     const prev = this.#prev;
-    const p = prev[i] as number;
-    const n = next[i] as number;
-    if (p === NONE) this.#head = n;
-    else next[p] = n;
-    if (n === NONE) this.#tail = p;
-    else prev[n] = p;
+    if (i === this.#head) {
+      if (i === this.#tail) {
+        this.#head = NONE;
+        this.#tail = NONE;
+      } else {
+        this.#head = next[i] as number;
+      }
+    } else if (i === this.#tail) {
+      this.#tail = prev[i] as number;
+    } else {
+      const p = prev[i] as number;
+      const n = next[i] as number;
+      next[p] = n;
+      prev[n] = p;
+    }
     const key = this.#keys[i] as K;
     this.#map.delete(key);
     this.#bytes -= this.#sizes[i] as number;
@@ -456,7 +573,6 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     // Drop the references so the key and value can be collected.
     this.#keys[i] = undefined;
     this.#values[i] = undefined;
-    prev[i] = FREE;
     next[i] = this.#free;
     this.#free = i;
   }
