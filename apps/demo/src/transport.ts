@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { GroupRegistry, PeerPicker } from "@tinycache/core";
 import { HttpPool } from "@tinycache/transport-http";
 import type { TransportName } from "./cli.js";
@@ -48,44 +48,24 @@ async function closeServer(server: Server, graceMs = 2000): Promise<void> {
   clearTimeout(force);
 }
 
+/** What both transports' pools offer the node: a picker, a request handler, a close. */
+interface Pool extends PeerPicker {
+  setPeers(...urls: string[]): void;
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  close?(): Promise<unknown> | unknown;
+}
+
 /** Starts the peer transport on `port`, with /metrics and /stats beside it. */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  if (opts.transport === "http") return startHttp(opts);
-  return startConnect(opts);
-}
-
-async function startHttp(opts: PeerServerOptions): Promise<PeerServer> {
-  const pool = new HttpPool({
-    self: opts.self,
-    registry: opts.registry,
-    timeoutMs: opts.timeoutMs,
-    logger: opts.logger,
-  });
-  pool.setPeers(...opts.peers);
-  const handler = pool.handler;
-  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-    if (!opts.routes(req, res)) handler(req, res);
-  });
-  await listen(server, opts.port, opts.host);
-  return {
-    picker: pool,
-    observabilityUrl: `http://${opts.host}:${opts.port}`,
-    async close() {
-      await closeServer(server);
-      await pool.close?.();
-    },
-  };
-}
-
-async function startConnect(opts: PeerServerOptions): Promise<PeerServer> {
-  // Loaded on demand so that an http-only node does not pay for the Connect stack.
-  const { ConnectPool } = await import("@tinycache/transport-connect");
-  const pool = new ConnectPool({
-    self: opts.self,
-    registry: opts.registry,
-    timeoutMs: opts.timeoutMs,
-    logger: opts.logger,
-  });
+  const { self, registry, timeoutMs, logger } = opts;
+  let pool: Pool;
+  if (opts.transport === "http") {
+    pool = new HttpPool({ self, registry, timeoutMs, logger });
+  } else {
+    // Loaded on demand so that an http-only node does not pay for the Connect stack.
+    const { ConnectPool } = await import("@tinycache/transport-connect");
+    pool = new ConnectPool({ self, registry, timeoutMs, logger });
+  }
   pool.setPeers(...opts.peers);
   const handler = pool.handler;
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
