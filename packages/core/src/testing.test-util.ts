@@ -1,20 +1,6 @@
 /** Helpers shared by the tests (excluded from the build). */
 
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-}
-
-export function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { type Deferred, deferred } from "@tinycache/testkit";
 
 /** A manual clock for TTL tests: no sleeping. */
 export function fakeClock(start = 1_700_000_000_000): {

@@ -1,17 +1,7 @@
 import { getEventListeners } from "node:events";
+import { deferred } from "@tinycache/testkit";
 import { describe, expect, it } from "vitest";
 import { SingleFlight } from "./index.js";
-
-/** A promise resolved or rejected by hand: no sleeps, no timers. */
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** Lets every already-queued microtask (and the ones they queue) run. */
 const flush = () => new Promise<void>((r) => setImmediate(r));
