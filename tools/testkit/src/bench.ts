@@ -62,15 +62,15 @@ export async function compare(
   { rounds = 15, warmup = 2, clock = "wall" }: CompareOptions = {},
 ): Promise<Comparison> {
   const timer = clockOf(clock);
-  const gc = (globalThis as { gc?: () => void }).gc;
+  // No forced GC between rounds: tried, and a full GC before each ~100 ms round threw
+  // away JIT state unevenly (lru-cache fell from 10 to 3.4 Mops/s, mnemonist did not),
+  // which measured the GC, not the contenders. Rotating the order spreads each one's
+  // garbage over the others instead.
   const opsPerSec = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   const total = warmup + rounds;
   for (let r = 0; r < total; r++) {
     for (let i = 0; i < contenders.length; i++) {
       const c = contenders[(r + i) % contenders.length] as Contender;
-      // With --expose-gc, start each round on a clean heap, so that one contender's
-      // garbage is not collected on the next one's clock.
-      gc?.();
       timer.start();
       const ops = await c.run();
       const ns = timer.elapsedNs();
