@@ -512,3 +512,134 @@ describe("SingleFlight: doShared", () => {
     await expect(b).rejects.toBe(error);
   });
 });
+
+// Calls started by plain `do` without a signal keep only their promise; the bookkeeping
+// for abort and `shared` (Meta) exists only for calls that need it. These cover the
+// paths between the two kinds.
+describe("SingleFlight: plain and tracked calls mixed", () => {
+  it("doShared joining a plain do() call: shared, with or without a signal", async () => {
+    const flight = new SingleFlight<string, number>();
+    const d = deferred<number>();
+    const starter = flight.do("k", () => d.promise);
+    const joiner = flight.doShared("k", () => 0);
+    const withSignal = flight.doShared("k", () => 0, { signal: new AbortController().signal });
+    d.resolve(4);
+    expect(await joiner).toEqual({ value: 4, shared: true });
+    expect(await withSignal).toEqual({ value: 4, shared: true });
+    expect(await starter).toBe(4);
+    expect(flight.size).toBe(0);
+  });
+
+  it("a signal-waiter of a plain call: aborting it never aborts fn; once fn settled the value is delivered", async () => {
+    const flight = new SingleFlight<string, string>();
+    const d = deferred<string>();
+    let fnSignal!: AbortSignal;
+    const starter = flight.do("k", (s) => {
+      fnSignal = s;
+      return d.promise;
+    });
+    const early = new AbortController();
+    const late = new AbortController();
+    const pEarly = flight.do("k", () => "x", { signal: early.signal });
+    const pLate = flight.do("k", () => "x", { signal: late.signal });
+    early.abort();
+    await expect(pEarly).rejects.toMatchObject({ name: "AbortError" });
+    expect(fnSignal.aborted).toBe(false);
+    d.resolve("v");
+    await d.promise; // fn settled; the release ran, the delivery is queued
+    late.abort();
+    expect(await pLate).toBe("v");
+    expect(await starter).toBe("v");
+    expect(fnSignal.aborted).toBe(false);
+  });
+
+  it("a plain joiner of a doShared call counts for shared; one that joined a forgotten call's successor does not", async () => {
+    const flight = new SingleFlight<string, number>();
+    const oldD = deferred<number>();
+    const newD = deferred<number>();
+    const old = flight.doShared("k", () => oldD.promise);
+    flight.forget("k");
+    const fresh = flight.doShared("k", () => newD.promise);
+    const plain = flight.do("k", () => 0); // joins the new call only
+    oldD.resolve(1);
+    expect(await old).toEqual({ value: 1, shared: false });
+    expect(flight.has("k")).toBe(true);
+    newD.resolve(2);
+    expect(await fresh).toEqual({ value: 2, shared: true });
+    expect(await plain).toBe(2);
+    expect(flight.size).toBe(0);
+  });
+
+  it("a fully aborted call that was forgotten leaves the newer call and its waiters alone", async () => {
+    const flight = new SingleFlight<string, string>();
+    const oldD = deferred<string>();
+    let oldSignal!: AbortSignal;
+    let newSignal!: AbortSignal;
+    const a = new AbortController();
+    const b = new AbortController();
+    const pa = flight.do(
+      "k",
+      (s) => {
+        oldSignal = s;
+        return oldD.promise;
+      },
+      { signal: a.signal },
+    );
+    flight.forget("k");
+    const newD = deferred<string>();
+    const pb = flight.do(
+      "k",
+      (s) => {
+        newSignal = s;
+        return newD.promise;
+      },
+      { signal: b.signal },
+    );
+    a.abort();
+    expect(oldSignal.aborted).toBe(true);
+    await expect(pa).rejects.toMatchObject({ name: "AbortError" });
+    expect(flight.has("k")).toBe(true); // the newer call stays
+    expect(newSignal.aborted).toBe(false);
+    oldD.resolve("late"); // the aborted call settling late changes nothing either
+    await oldD.promise;
+    expect(flight.has("k")).toBe(true);
+    const joiner = flight.doShared("k", () => "not called");
+    newD.resolve("new");
+    expect(await pb).toBe("new");
+    expect(await joiner).toEqual({ value: "new", shared: true });
+    expect(flight.size).toBe(0);
+  });
+
+  it("a reentrant plain do() from inside a doShared fn does not take over the outer call's count", async () => {
+    const flight = new SingleFlight<string, string>();
+    const outer = deferred<string>();
+    let inner!: Promise<string>;
+    let depth = 0;
+    const p = flight.doShared("k", () => {
+      if (depth++ === 0) inner = flight.do("k", () => Promise.resolve("inner"));
+      return outer.promise;
+    });
+    expect(await inner).toBe("inner");
+    expect(flight.has("k")).toBe(true);
+    const joiner = flight.do("k", () => "not called");
+    outer.resolve("outer");
+    expect(await p).toEqual({ value: "outer", shared: true });
+    expect(await joiner).toBe("outer");
+    expect(flight.size).toBe(0);
+  });
+
+  it("a synchronous throw in an abortable or doShared start reaches every caller as the same error", async () => {
+    const flight = new SingleFlight<string, number>();
+    const error = new RangeError("sync");
+    const fn = (): number => {
+      throw error;
+    };
+    const a = flight.do("a", fn, { signal: new AbortController().signal });
+    const aPlain = flight.do("a", () => 1);
+    const b = flight.doShared("b", fn);
+    const bJoin = flight.doShared("b", () => 1, { signal: new AbortController().signal });
+    for (const p of [a, aPlain, b, bJoin]) await expect(p).rejects.toBe(error);
+    expect(flight.size).toBe(0);
+    expect(await flight.doShared("b", () => 2)).toEqual({ value: 2, shared: false });
+  });
+});
