@@ -3,16 +3,58 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 
-/** A free TCP port on 127.0.0.1, as the OS hands one out for port 0. */
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts later (a peer must know the
+ * others' URLs before it listens).
+ *
+ * Not the OS's port 0: those come from the ephemeral range, which every outgoing loopback
+ * connection of every parallel test also draws from, so between our probe and the
+ * server's listen() a client socket could take the port (seen in CI: EADDRINUSE). Ports
+ * are drawn at random below the ephemeral range instead, where only listeners live, and
+ * probed by binding; `taken` guards against handing out the same port twice in a process.
+ */
+const taken = new Set<number>();
 export async function freePort(): Promise<number> {
+  const [low, high] = await portRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (taken.has(port) || !(await canListen(port))) continue;
+    taken.add(port);
+    return port;
+  }
+  throw new Error(`no free port found in ${low}-${high}`);
+}
+
+/** [low, high) below the kernel's ephemeral range (default 32768), above 1024. */
+async function portRange(): Promise<[number, number]> {
+  let ephemeralLow = 32768;
+  try {
+    const { readFile } = await import("node:fs/promises");
+    const text = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8");
+    const low = Number(text.trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 4096) ephemeralLow = low;
+  } catch {
+    // Not Linux: keep the IANA default.
+  }
+  return [Math.max(1025, ephemeralLow - 12_000), ephemeralLow];
+}
+
+async function canListen(port: number): Promise<boolean> {
   const srv = createServer();
-  srv.listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const addr = srv.address();
-  const port = typeof addr === "object" && addr ? addr.port : 0;
+  try {
+    srv.listen(port, "127.0.0.1");
+    await Promise.race([
+      once(srv, "listening"),
+      once(srv, "error").then(([err]) => {
+        throw err;
+      }),
+    ]);
+  } catch {
+    return false;
+  }
   srv.close();
   await once(srv, "close");
-  return port;
+  return true;
 }
 
 export interface Spawned {
