@@ -8,6 +8,7 @@ const entry = (size: number, expiresAt = 0): Entry => ({
   expiresAt,
   size,
   resolved: undefined,
+  served: undefined,
 });
 
 describe("TwoTierCache: one budget for main + hot, as groupcache", () => {

@@ -18,6 +18,11 @@ export interface Entry {
    * and a hit then allocates nothing at all.
    */
   resolved: Promise<ByteView> | undefined;
+  /**
+   * The same for a peer's request (`serveGet`): a resolved, frozen `{ value, expiresAt }`
+   * made at the first served hit, so the transport's hot path allocates nothing in core.
+   */
+  served: Promise<Readonly<{ value: ByteView; expiresAt?: number }>> | undefined;
 }
 
 class Tier {

@@ -287,9 +287,24 @@ export class Group implements ServedGroup {
     let p: Promise<Entry>;
     if (e !== undefined) {
       this.#stats.cacheHits++;
-      if (e.view === undefined) this.#stats.negativeHits++;
-      p = Promise.resolve(e);
-    } else if (this.#picker?.pickPeer(key) === undefined) {
+      const view = e.view;
+      if (view === undefined) {
+        this.#stats.negativeHits++;
+        return Promise.reject(new NotFoundError(key));
+      }
+      // A hit answers with the entry's shared, already-resolved answer (made once).
+      let served = e.served;
+      if (served === undefined) {
+        served = Promise.resolve(
+          Object.freeze(
+            e.expiresAt !== 0 ? { value: view, expiresAt: e.expiresAt } : { value: view },
+          ),
+        );
+        e.served = served;
+      }
+      return served;
+    }
+    if (this.#picker?.pickPeer(key) === undefined) {
       p = this.#load(key, signal);
     } else {
       this.#stats.loads++;
@@ -378,7 +393,7 @@ export class Group implements ServedGroup {
 
   #makeEntry(key: string, view: ByteView | undefined, expiresAt: number): Entry {
     const size = Buffer.byteLength(key, "utf8") + (view === undefined ? 0 : view.byteLength);
-    return { view, expiresAt, size, resolved: undefined };
+    return { view, expiresAt, size, resolved: undefined, served: undefined };
   }
 
   #store(which: CacheType, key: string, view: ByteView | undefined, expiresAt: number): Entry {

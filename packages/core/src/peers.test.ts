@@ -332,6 +332,24 @@ describe("ServedGroup (what transports call)", () => {
     expect(await g.serveGet("n")).not.toHaveProperty("expiresAt");
   });
 
+  it("serveGet hits share one frozen answer per entry, and a new value gets a new one", async () => {
+    const g = new GroupRegistry().newGroup({
+      name: "g",
+      cacheBytes: 1 << 20,
+      getter: async (k) => `v:${k}`,
+    });
+    await g.serveGet("k"); // load
+    const first = await g.serveGet("k");
+    const second = await g.serveGet("k");
+    expect(second).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    await g.set("k", "changed");
+    const third = await g.serveGet("k");
+    expect(third).not.toBe(first);
+    expect(third.value.toString()).toBe("changed");
+    expect(first.value.toString()).toBe("v:k");
+  });
+
   it("serveGet of a missing key rejects NotFoundError (also from a negative entry)", async () => {
     const g = new GroupRegistry().newGroup({
       name: "g",
