@@ -17,7 +17,13 @@ import type {
 import type { CallOptions, Logger, PeerGetter, PeerPicker, ServedGroup } from "./peers.js";
 import { callSignal, raceSignal } from "./private/abort.js";
 import { NOOP_LOGGER } from "./private/noop-logger.js";
-import { type CacheStats, type CacheType, type GroupStats, newGroupStats } from "./stats.js";
+import {
+  type CacheStats,
+  type CacheType,
+  type GroupStats,
+  liveGroupStats,
+  newGroupStats,
+} from "./stats.js";
 
 const DEFAULT_MAX_KEY_BYTES = 4096;
 const DEFAULT_PEER_TIMEOUT_MS = 10_000;
@@ -32,6 +38,24 @@ function toView(v: unknown): ByteView | undefined {
   if (v instanceof ByteView) return v;
   if (typeof v === "string" || v instanceof Uint8Array) return ByteView.from(v);
   return undefined;
+}
+
+/**
+ * A peer's answer for a cached entry: one frozen, already-resolved `{ value, expiresAt }`
+ * made at the entry's first serve and shared by every later one, so a served hit
+ * allocates nothing; a negative entry rejects with NotFoundError.
+ */
+function served(key: string, e: Entry): Promise<ServedValue> {
+  const value = e.view;
+  if (value === undefined) return Promise.reject(new NotFoundError(key));
+  let p = e.served;
+  if (p === undefined) {
+    p = Promise.resolve(
+      Object.freeze(e.expiresAt !== 0 ? { value, expiresAt: e.expiresAt } : { value }),
+    );
+    e.served = p;
+  }
+  return p;
 }
 
 function checkNonNegative(name: string, v: unknown, allowInfinity = true): number | undefined {
@@ -61,6 +85,8 @@ export class Group implements ServedGroup {
   /** Loads asked for by peers for keys this node does not think it owns (never forwarded). */
   readonly #localFlight = new SingleFlight<string, Entry>();
   readonly #stats: GroupStats = newGroupStats();
+  /** #stats plus the cache's fast hits, read live: for snapshots and the hot policy. */
+  readonly #liveStats: Readonly<GroupStats>;
   readonly #ttlMs: number;
   readonly #ttlJitter: number;
   readonly #negativeTtlMs: number;
@@ -106,6 +132,8 @@ export class Group implements ServedGroup {
         ? undefined
         : (opts.hotCache ?? new RandomPromotion({ random: this.#random }));
     this.#cache = new TwoTierCache(opts.cacheBytes, this.#now);
+    const cache = this.#cache;
+    this.#liveStats = liveGroupStats(this.#stats, () => cache.fastHits);
     this.#picker = opts.peers;
   }
 
@@ -254,11 +282,7 @@ export class Group implements ServedGroup {
 
   /** A snapshot of the group's counters (a plain object). */
   get stats(): GroupStats {
-    const s = { ...this.#stats };
-    const fast = this.#cache.fastHits;
-    s.gets += fast;
-    s.cacheHits += fast;
-    return s;
+    return { ...this.#liveStats };
   }
 
   /** A snapshot of one cache's counters (a plain object). */
@@ -287,22 +311,8 @@ export class Group implements ServedGroup {
     let p: Promise<Entry>;
     if (e !== undefined) {
       this.#stats.cacheHits++;
-      const view = e.view;
-      if (view === undefined) {
-        this.#stats.negativeHits++;
-        return Promise.reject(new NotFoundError(key));
-      }
-      // A hit answers with the entry's shared, already-resolved answer (made once).
-      let served = e.served;
-      if (served === undefined) {
-        served = Promise.resolve(
-          Object.freeze(
-            e.expiresAt !== 0 ? { value: view, expiresAt: e.expiresAt } : { value: view },
-          ),
-        );
-        e.served = served;
-      }
-      return served;
+      if (e.view === undefined) this.#stats.negativeHits++;
+      return served(key, e);
     }
     if (this.#picker?.pickPeer(key) === undefined) {
       p = this.#load(key, signal);
@@ -314,12 +324,7 @@ export class Group implements ServedGroup {
         signal ? { signal } : undefined,
       );
     }
-    return p.then((entry) => {
-      if (entry.view === undefined) throw new NotFoundError(key);
-      return entry.expiresAt !== 0
-        ? { value: entry.view, expiresAt: entry.expiresAt }
-        : { value: entry.view };
-    });
+    return p.then((entry) => served(key, entry));
   }
 
   /**
@@ -456,7 +461,7 @@ export class Group implements ServedGroup {
       if (
         epoch === this.#epoch &&
         policy !== undefined &&
-        policy.shouldPromote(key, view, this.stats)
+        policy.shouldPromote(key, view, this.#liveStats)
       ) {
         if (this.#cache.add("hot", key, entry)) stats.hotPromotions++;
       }

@@ -12,7 +12,7 @@ export interface HotCachePolicy {
    * Called once per successful peer fetch (after singleflight de-duplication).
    * @param key the key fetched.
    * @param value the value the owner returned.
-   * @param stats a snapshot of the group's counters.
+   * @param stats the group's counters, live and read-only (spread it to keep a snapshot).
    * @returns true to keep the value in the hot cache.
    */
   shouldPromote(key: string, value: ByteView, stats: Readonly<GroupStats>): boolean;

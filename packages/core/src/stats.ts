@@ -65,3 +65,21 @@ export function newGroupStats(): GroupStats {
     hotPromotions: 0,
   };
 }
+
+/**
+ * A live, read-only view of `counters` whose `gets` and `cacheHits` also count the hits
+ * taken by the cache's fast path (kept apart so that a hit costs one increment). Made
+ * once per group: reading it allocates nothing, and spreading it (`{ ...view }`) gives a
+ * plain snapshot.
+ */
+export function liveGroupStats(counters: GroupStats, fastHits: () => number): Readonly<GroupStats> {
+  const view = {} as GroupStats;
+  for (const name of Object.keys(counters) as (keyof GroupStats)[]) {
+    const get =
+      name === "gets" || name === "cacheHits"
+        ? () => counters[name] + fastHits()
+        : () => counters[name];
+    Object.defineProperty(view, name, { get, enumerable: true });
+  }
+  return Object.freeze(view);
+}
