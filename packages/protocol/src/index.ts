@@ -12,3 +12,4 @@
  */
 export * as groupcachepb from "./gen/groupcachepb/groupcache_pb.js";
 export * as tinycachev1 from "./gen/tinycache/v1/cache_pb.js";
+export { varintLength, writeVarint } from "./varint.js";

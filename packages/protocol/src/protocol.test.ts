@@ -56,3 +56,20 @@ describe("tinycache.v1", () => {
     ]);
   });
 });
+
+describe("varint", () => {
+  it("matches protobuf-es for 0, 1-byte, 2-byte and > 2^32 values", async () => {
+    const { varintLength, writeVarint } = await import("./index.js");
+    for (const n of [0, 1, 127, 128, 200, 300, 2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]) {
+      const buf = new Uint8Array(10);
+      const end = writeVarint(buf, 0, n);
+      expect(end).toBe(varintLength(n));
+      const want = toBinary(
+        tinycachev1.GetResponseSchema,
+        create(tinycachev1.GetResponseSchema, { expiresAtMs: BigInt(n) }),
+      );
+      // field 2 varint: tag 0x10 then the varint (absent for 0 in proto3)
+      expect(hex(buf.subarray(0, end))).toBe(n === 0 ? "00" : hex(want.subarray(1)));
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { groupcachepb } from "@tinycache/protocol";
+import { groupcachepb, varintLength, writeVarint } from "@tinycache/protocol";
 
 /**
  * The groupcachepb messages on the wire. Encoding a GetResponse is the server's hot path,
@@ -14,24 +14,6 @@ export interface CopyableBytes {
 }
 
 const NS_PER_MS = 1_000_000n;
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(buf: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
-}
 
 /** The 10-byte-at-most varint of a non-negative int64 given as a bigint. */
 function bigVarint(n: bigint): number[] {

@@ -1,6 +1,7 @@
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ByteView } from "@tinycache/core";
+import { varintLength, writeVarint } from "@tinycache/protocol";
 
 /**
  * The tinycache.v1 messages on the wire, for both the client and the server side.
@@ -11,24 +12,6 @@ import type { ByteView } from "@tinycache/core";
  * reflection. Byte-for-byte what protobuf-es `toBinary` writes (a test pins it).
  */
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, off: number, n: number): number {
-  while (n >= 0x80) {
-    buf[off++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[off++] = n;
-  return off;
-}
-
 /** Encodes GetResponse{value, expiresAtMs}; `expiresAt` absent, <= 0 or not finite = 0 (none). */
 export function encodeGetResponse(value: ByteView, expiresAt: number | undefined): Buffer {
   const len = value.length;
@@ -37,7 +20,7 @@ export function encodeGetResponse(value: ByteView, expiresAt: number | undefined
       ? Math.min(Math.floor(expiresAt), Number.MAX_SAFE_INTEGER)
       : 0;
   // proto3 omits default values: an empty value and a zero expiry are not written.
-  const size = (len > 0 ? 1 + varintSize(len) + len : 0) + (exp > 0 ? 1 + varintSize(exp) : 0);
+  const size = (len > 0 ? 1 + varintLength(len) + len : 0) + (exp > 0 ? 1 + varintLength(exp) : 0);
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   if (len > 0) {
