@@ -1,6 +1,7 @@
 /**
  * The benchmark method of docs/benchmarks.md, in one place: every round runs each
- * contender once in rotating order, after warm-up rounds; each contender brings its own
+ * contender once, in an order that rotates as a balanced Latin square (see
+ * {@link roundOrders}), after warm-up rounds; each contender brings its own
  * loop function (so V8's call-site feedback stays monomorphic); we report the median of
  * per-round ratios and their p10-p90 spread, never a single absolute number.
  */
@@ -56,6 +57,25 @@ export interface Comparison {
   opsPerSec: Map<string, number[]>;
 }
 
+/**
+ * The contender order of each round: a Williams design (a carryover-balanced Latin
+ * square). Every contender runs once per round, takes every position equally often, and
+ * -- what plain rotation `(r + i) % n` gets wrong -- follows every other contender
+ * equally often. Plain rotation keeps the cyclic order, so contender k always ran right
+ * after contender k-1 and always paid the GC debt (concurrent marking, sweeping) of that
+ * one neighbour's garbage: a systematic bias, not noise. The design repeats every n
+ * rounds for even n, every 2n for odd n (the rows and their reverses).
+ */
+export function roundOrders(n: number): number[][] {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`roundOrders: n must be >= 1, got ${n}`);
+  // First row 0, 1, n-1, 2, n-2, ...: its n-1 steps are all different mod n, so adding
+  // r to every entry (row r) makes each ordered pair adjacent exactly once over n rows.
+  const first = [0];
+  for (let k = 1; first.length < n; k++) first.push(k % 2 === 1 ? (k + 1) / 2 : n - k / 2);
+  const rows = first.map((_, r) => first.map((x) => (x + r) % n));
+  return n % 2 === 0 || n === 1 ? rows : [...rows, ...rows.map((row) => row.slice().reverse())];
+}
+
 export async function compare(
   title: string,
   contenders: Contender[],
@@ -64,13 +84,19 @@ export async function compare(
   const timer = clockOf(clock);
   // No forced GC between rounds: tried, and a full GC before each ~100 ms round threw
   // away JIT state unevenly (lru-cache fell from 10 to 3.4 Mops/s, mnemonist did not),
-  // which measured the GC, not the contenders. Rotating the order spreads each one's
-  // garbage over the others instead.
+  // which measured the GC, not the contenders. The balanced order spreads each one's
+  // garbage over all the others instead.
   const opsPerSec = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
-  const total = warmup + rounds;
+  const orders = roundOrders(contenders.length);
+  // Measured rounds: a whole number of design periods, so the balance holds exactly.
+  const period = orders.length;
+  const measured = Math.ceil(rounds / period) * period;
+  const total = warmup + measured;
   for (let r = 0; r < total; r++) {
-    for (let i = 0; i < contenders.length; i++) {
-      const c = contenders[(r + i) % contenders.length] as Contender;
+    // Warm-up rounds take the design's last rows, so measurement starts at row 0.
+    const order = orders[(((r - warmup) % period) + period) % period] as number[];
+    for (const i of order) {
+      const c = contenders[i] as Contender;
       timer.start();
       const ops = await c.run();
       const ns = timer.elapsedNs();
