@@ -36,7 +36,6 @@ function whyNot(): string | undefined {
 }
 
 const skip = whyNot();
-if (skip) console.warn(`transport-http: skipping the mixed Go cluster test: ${skip}`);
 const title = skip
   ? `mixed Go + Node cluster (SKIPPED: ${skip})`
   : "mixed Go + Node cluster (golang/groupcache HTTPPool + HttpPool)";
