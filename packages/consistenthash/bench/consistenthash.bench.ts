@@ -14,12 +14,12 @@ import {
   heapGrowth,
   makeKeys,
   printTable,
-  prng,
   quantile,
   ratio,
   shuffled,
   zipfStream,
 } from "@tinycache/testkit";
+import { maxOverMeanShares } from "../src/balance.test-util.js";
 import { crc32Int } from "../src/crc32.js";
 import { balancedHash, crc32, type HashFunction, HashRing } from "../src/index.js";
 
@@ -212,17 +212,7 @@ console.log(
 // ---------------------------------------------------------------- balance
 /** max/mean share of the hash space (= expected key share) over `sets` random name sets. */
 function balance(hash: HashFunction, nodes: number, replicas: number, sets: number) {
-  const rnd = prng(7);
-  const byte = () => Math.floor(rnd() * 256);
-  const out: number[] = [];
-  for (let s = 0; s < sets; s++) {
-    const names = Array.from(
-      { length: nodes },
-      () => `http://10.${byte()}.${byte()}.${byte()}:${8000 + Math.floor(rnd() * 1000)}`,
-    );
-    const ring = new HashRing({ replicas, hash }).add(...names);
-    out.push(Math.max(...ring.shares().values()) * nodes);
-  }
+  const out = maxOverMeanShares(hash, nodes, replicas, sets, 7);
   return { mean: out.reduce((a, b) => a + b, 0) / out.length, p95: quantile(out, 0.95) };
 }
 

@@ -3,6 +3,7 @@ import { runInNewContext } from "node:vm";
 import zlib from "node:zlib";
 import { makeKeys, prng } from "@tinycache/testkit";
 import { describe, expect, it } from "vitest";
+import { maxOverMeanShares } from "./balance.test-util.js";
 import { balancedHash, crc32, HashRing } from "./index.js";
 
 /**
@@ -394,21 +395,12 @@ describe("HashRing: bad input", () => {
 });
 
 describe("balancedHash", () => {
-  /** max/mean share for `sets` random sets of `nodes` URL-like names. */
-  function maxOverMean(hash: (s: string) => number, nodes: number, replicas: number, sets: number) {
-    const rnd = prng(1);
-    const byte = () => Math.floor(rnd() * 256);
-    const out: number[] = [];
-    for (let s = 0; s < sets; s++) {
-      const names = Array.from(
-        { length: nodes },
-        () => `http://10.${byte()}.${byte()}.${byte()}:${8000 + Math.floor(rnd() * 1000)}`,
-      );
-      const ring = new HashRing({ replicas, hash }).add(...names);
-      out.push(Math.max(...ring.shares().values()) * nodes);
-    }
-    return out.sort((a, b) => a - b);
-  }
+  const maxOverMean = (
+    hash: (s: string) => number,
+    nodes: number,
+    replicas: number,
+    sets: number,
+  ) => maxOverMeanShares(hash, nodes, replicas, sets, 1).sort((a, b) => a - b);
   const p95 = (xs: number[]) => xs[Math.floor(0.95 * (xs.length - 1))] as number;
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
