@@ -6,6 +6,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { ByteView, type GroupLookup, PeerError } from "@tinycache/core";
 import { tinycachev1 as pb } from "@tinycache/protocol";
+import { httpRequest } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { dec, enc, FakeGroup } from "./fake-group.test-util.js";
 import { ConnectPool, type ConnectPoolOptions, type PeerProtocol } from "./index.js";
@@ -352,28 +353,11 @@ describe("server", () => {
     return { pool, group, port };
   }
 
-  function post(port: number, path: string, body: Uint8Array | string, headers = {}) {
-    return new Promise<{ status: number; type: string | undefined; body: Buffer }>(
-      (resolve, reject) => {
-        const req = http.request(
-          { host: "127.0.0.1", port, path, method: "POST", agent: false, headers },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                type: res.headers["content-type"],
-                body: Buffer.concat(chunks),
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      },
-    );
-  }
+  const post = (port: number, path: string, body: Uint8Array | string, headers = {}) =>
+    httpRequest(port, "POST", path, {
+      headers,
+      body: typeof body === "string" ? Buffer.from(body) : body,
+    });
 
   it("answers a real @grpc/grpc-js client over h2c on the same port", async () => {
     const { port } = await served();
@@ -469,7 +453,7 @@ describe("server", () => {
       proto,
     );
     expect(ok.status).toBe(200);
-    expect(ok.type).toBe("application/proto");
+    expect(ok.headers["content-type"]).toBe("application/proto");
   });
 
   it("handler works in a plain http2 server", async () => {

@@ -67,50 +67,8 @@ export async function serve(handler: http.RequestListener): Promise<Served> {
   };
 }
 
-export interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** One request with a raw (already escaped) path. */
-export function request(
-  port: number,
-  method: string,
-  path: string,
-  opts: { headers?: Record<string, string>; body?: Uint8Array; agent?: http.Agent } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const r = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        method,
-        path,
-        // Node frames a GET/DELETE body only when told its length.
-        headers:
-          opts.body !== undefined && opts.headers?.["transfer-encoding"] === undefined
-            ? { "content-length": String(opts.body.length), ...opts.headers }
-            : opts.headers,
-        agent: opts.agent ?? false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    r.on("error", reject);
-    r.end(opts.body);
-  });
-}
+/** Raw requests with an already escaped path: the testkit's, under the names used here. */
+export { type HttpAnswer as Answer, httpRequest as request } from "@tinycache/testkit";
 
 /** Hex bytes like the wire doc writes them: "0a 09 76 ...". */
 export const hex = (b: Uint8Array): string =>
