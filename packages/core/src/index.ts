@@ -1,3 +1,9 @@
+/**
+ * `@tinycache/core`: what a service author needs to give a service a shared cache. Two
+ * subpaths serve other audiences: `@tinycache/core/transport` (for transport authors: the
+ * pool contract, the shared HTTP/1.1 client, request checks, error mapping) and
+ * `@tinycache/core/testing` (in-memory peers for tests).
+ */
 export { ByteView } from "@tinycache/byteview";
 export {
   InvalidArgumentError,
@@ -6,7 +12,7 @@ export {
   type PeerErrorKind,
   TinycacheError,
 } from "./errors.js";
-export { Group, type ServedValue } from "./group.js";
+export { Group } from "./group.js";
 export {
   type HotCachePolicy,
   RandomPromotion,
@@ -14,11 +20,6 @@ export {
   RatePromotion,
   type RatePromotionOptions,
 } from "./hotpolicy.js";
-export {
-  type InMemoryCall,
-  InMemoryNetwork,
-  type InMemoryNetworkOptions,
-} from "./memory-peers.js";
 export type {
   GetOptions,
   Getter,
@@ -30,27 +31,6 @@ export type {
   RemoveResult,
   SetOptions,
 } from "./options.js";
-export { PeerSet, type PeerSetOptions } from "./peer-set.js";
-export type {
-  CallOptions,
-  GroupLookup,
-  KeyRequest,
-  Logger,
-  PeerGetter,
-  PeerPicker,
-  PeerValue,
-  ServedGroup,
-  SetRequest,
-} from "./peers.js";
+export type { Logger, PeerPicker } from "./peers.js";
 export { GroupRegistry, type GroupRegistryOptions } from "./registry.js";
 export type { CacheStats, CacheType, GroupStats } from "./stats.js";
-export {
-  checkPeerUrl,
-  DEFAULT_AUTH_HEADER,
-  makeSecretCheck,
-  positiveIntOption,
-  type ResolvedSharedSecret,
-  resolveSharedSecret,
-  type SharedSecretOptions,
-  timeoutMsOption,
-} from "./transport-kit.js";

@@ -2,8 +2,9 @@ import type { ByteView } from "@tinycache/byteview";
 
 /**
  * The seams between core and a transport. core owns these interfaces; a transport
- * (HTTP, Connect, or an in-memory one in tests) implements them. core knows no
- * transport, no protobuf and no HTTP.
+ * (HTTP, Connect, or the in-memory one of `@tinycache/core/testing`) implements them.
+ * Group knows no transport, no protobuf and no HTTP; the shared HTTP/1.1 machinery that
+ * transports build on lives apart, in the `@tinycache/core/transport` subpath.
  */
 
 /** Per-call options. Every network call honours `signal` (and its own timeout). */
@@ -54,6 +55,8 @@ export interface PeerPicker {
 /** What a transport server needs from a group to answer its peers. */
 export interface ServedGroup {
   readonly name: string;
+  /** Longest key the group accepts, in UTF-8 bytes: servers check it before any work. */
+  readonly maxKeyBytes: number;
   /** Answers a peer's get: counts a server request, then loads as `get` does. */
   serveGet(key: string, opts?: CallOptions): Promise<{ value: ByteView; expiresAt?: number }>;
   /** A peer (or this node) tells us, the owner or a holder, to store a value locally. */

@@ -1,5 +1,5 @@
 import { HashRing, type HashRingOptions } from "@tinycache/consistenthash";
-import { InvalidArgumentError, NotFoundError, PeerError } from "./errors.js";
+import { InvalidArgumentError, PeerError } from "../errors.js";
 import type {
   CallOptions,
   GroupLookup,
@@ -8,8 +8,9 @@ import type {
   PeerPicker,
   PeerValue,
   SetRequest,
-} from "./peers.js";
-import { raceSignal } from "./private/abort.js";
+} from "../peers.js";
+import { raceSignal } from "../private/abort.js";
+import { errorMessage, peerErrorFor, statusOf } from "../transport/status.js";
 
 /** One call crossing the in-memory network, as seen by {@link InMemoryNetworkOptions.onCall}. */
 export interface InMemoryCall {
@@ -121,17 +122,9 @@ export class InMemoryNetwork {
     } catch (err) {
       if (signal?.aborted) throw fail("aborted", "aborted", signal.reason);
       if (err instanceof PeerError) throw err;
-      if (err instanceof NotFoundError) {
-        throw new PeerError("not_found", call.to, err.message, { cause: err });
-      }
-      if (err instanceof InvalidArgumentError || err instanceof TypeError) {
-        throw new PeerError("invalid_argument", call.to, String((err as Error).message), {
-          cause: err,
-        });
-      }
-      throw new PeerError("getter_failed", call.to, String((err as Error)?.message ?? err), {
-        cause: err,
-      });
+      // As a wire would carry it: the owner's status, through the one mapping of every
+      // transport.
+      throw peerErrorFor(statusOf(err), call.to, errorMessage(err), true, { cause: err });
     }
   }
 }

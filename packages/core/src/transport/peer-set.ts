@@ -1,6 +1,6 @@
 import { type HashFunction, HashRing } from "@tinycache/consistenthash";
-import type { PeerGetter, PeerPicker } from "./peers.js";
-import { checkPeerUrl } from "./transport-kit.js";
+import type { PeerGetter, PeerPicker } from "../peers.js";
+import { checkPeerUrl } from "./options.js";
 
 /** Options of {@link PeerSet}. */
 export interface PeerSetOptions<P extends PeerGetter> {

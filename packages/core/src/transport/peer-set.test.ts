@@ -1,8 +1,8 @@
 import { HashRing } from "@tinycache/consistenthash";
 import { makeKeys } from "@tinycache/testkit";
 import { describe, expect, it } from "vitest";
+import type { PeerGetter } from "../peers.js";
 import { PeerSet, type PeerSetOptions } from "./peer-set.js";
-import type { PeerGetter } from "./peers.js";
 
 /** A client that records how it was let go. */
 class StubPeer implements PeerGetter {

@@ -1,10 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
-import { InvalidArgumentError, NotFoundError, PeerError } from "./errors.js";
-import type { Group } from "./group.js";
+import { InvalidArgumentError, NotFoundError, PeerError } from "../errors.js";
+import type { Group } from "../group.js";
+import type { GroupOptions } from "../options.js";
+import { GroupRegistry } from "../registry.js";
+import { deferred, flush } from "../testing.test-util.js";
 import { InMemoryNetwork, type InMemoryNetworkOptions } from "./memory-peers.js";
-import type { GroupOptions } from "./options.js";
-import { GroupRegistry } from "./registry.js";
-import { deferred, flush } from "./testing.test-util.js";
 
 const NODES = ["node-a", "node-b", "node-c"] as const;
 type NodeId = (typeof NODES)[number];

@@ -6,7 +6,7 @@ import {
   positiveIntOption,
   resolveSharedSecret,
   timeoutMsOption,
-} from "./transport-kit.js";
+} from "./options.js";
 
 describe("checkPeerUrl", () => {
   it("accepts http(s) base URLs, with a path, port, IPv6 or unicode host", () => {

@@ -1,0 +1,66 @@
+/**
+ * `@tinycache/core/transport`: what a transport author needs, and nothing a service author
+ * does. A transport is only a codec (paths, wire format, code mapping) over these pieces:
+ * the pool contract and its wire-independent half ({@link PeerPoolBase}), one HTTP/1.1
+ * unary client ({@link UnaryClient}), one server-side request check ({@link RequestCheck})
+ * and one error mapping ({@link statusOf}, {@link peerErrorFor}). See the README's
+ * "Writing a transport".
+ */
+export { PeerError, type PeerErrorKind } from "../errors.js";
+export type {
+  CallOptions,
+  GroupLookup,
+  KeyRequest,
+  Logger,
+  PeerGetter,
+  PeerPicker,
+  PeerValue,
+  ServedGroup,
+  SetRequest,
+} from "../peers.js";
+export {
+  checkPeerUrl,
+  DEFAULT_AUTH_HEADER,
+  makeSecretCheck,
+  positiveIntOption,
+  type ResolvedSharedSecret,
+  resolveSharedSecret,
+  type SharedSecretOptions,
+  timeoutMsOption,
+} from "./options.js";
+export { PeerSet, type PeerSetOptions } from "./peer-set.js";
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  nodeServer,
+  type PeerHandler,
+  type PeerPool,
+  PeerPoolBase,
+  type PeerPoolOptions,
+  type PoolParts,
+  type PoolServer,
+  type ResolvedPoolOptions,
+  resolvePoolOptions,
+} from "./pool.js";
+export {
+  RequestCheck,
+  type RequestCheckOptions,
+  type RequestLike,
+  type ResponseLike,
+} from "./request-check.js";
+export {
+  errorMessage,
+  kindOfStatus,
+  MAX_ERROR_MESSAGE,
+  peerErrorFor,
+  type StatusCode,
+  statusOf,
+  toPeerError,
+} from "./status.js";
+export {
+  createAgent,
+  UnaryClient,
+  type UnaryClientOptions,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "./unary-client.js";

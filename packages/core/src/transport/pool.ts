@@ -1,0 +1,277 @@
+import { once } from "node:events";
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from "node:http";
+import type { AgentOptions as HttpsAgentOptions, Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { HashFunction } from "@tinycache/consistenthash";
+import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
+import { NOOP_LOGGER } from "../private/noop-logger.js";
+import {
+  checkPeerUrl,
+  positiveIntOption,
+  type ResolvedSharedSecret,
+  resolveSharedSecret,
+  type SharedSecretOptions,
+  timeoutMsOption,
+} from "./options.js";
+import { PeerSet } from "./peer-set.js";
+
+/** A Node request listener, as `http.createServer` takes it. */
+export type PeerHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The contract of every transport's pool: what a service (or the demo, or a test) needs
+ * from it, whatever the wire. A pool is the {@link PeerPicker} a group asks for key
+ * owners, and the server that answers the other peers.
+ */
+export interface PeerPool extends PeerPicker {
+  /** This process's URL exactly as the peer lists give it. */
+  readonly self: string;
+  /**
+   * The request listener that answers the other peers: give it to `http.createServer`
+   * (or an https/http2 server), or mount it in an existing server; or call `listen`.
+   */
+  readonly handler: PeerHandler;
+  /**
+   * Replaces the peer list (include `self`; the keys that land on it are loaded locally).
+   * Peers that stay keep their connections.
+   * @throws TypeError, changing nothing, if a URL is not an http(s) URL.
+   */
+  setPeers(...urls: string[]): void;
+  /** The peer URLs on the ring, self included, in the order given. */
+  readonly peerUrls: readonly string[];
+  /** Serves `handler` on `port` (0 or left out: any free port) and `host`. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** Stops the server started by `listen` and every client connection. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** The options every pool takes, whatever its wire. */
+export interface PeerPoolOptions {
+  /**
+   * This process's base URL exactly as the other peers list it, e.g.
+   * `"http://10.0.0.1:8001"`. The ring compares it with the peer URLs to recognise the keys
+   * this process owns, as golang/groupcache does.
+   */
+  self: string;
+  /**
+   * Where the server looks up the groups it serves (a core `GroupRegistry`). Each group's
+   * own `maxKeyBytes` is the key limit its server applies.
+   */
+  registry: GroupLookup;
+  /**
+   * Ring points per peer; every peer of a cluster must use the same value.
+   * @default 50 (golang/groupcache's)
+   */
+  replicas?: number;
+  /**
+   * Ring hash; every peer of a cluster must use the same one. Keep the default to agree
+   * with Go groupcache peers on key owners.
+   * @default crc32 from @tinycache/consistenthash (golang/groupcache's)
+   */
+  hash?: HashFunction;
+  /**
+   * Deadline of one peer call (connect, send, answer, body), in ms: finite and > 0, since
+   * every network call needs one. A timed-out get fails as `unavailable`, so core loads
+   * the key locally.
+   * @default 500
+   */
+  timeoutMs?: number;
+  /** Shared-secret authentication of every peer call; off when left out. */
+  auth?: SharedSecretOptions;
+  /**
+   * Largest body either side reads, in bytes: a request's (a set's value; the server
+   * refuses beyond) and an answer's (the client stops reading and fails as `unavailable`).
+   * @default 16 MiB
+   */
+  maxBodyBytes?: number;
+  /**
+   * Options of the keep-alive agent made for each peer (an https.Agent for `https:`
+   * peers, so TLS options such as `ca`, `cert`, `key` go here). `keepAlive` is always on.
+   * @default { keepAlive: true, maxSockets: 256, scheduling: "lifo" }
+   */
+  agentOptions?: HttpsAgentOptions;
+  /** pino-compatible logger. Default: silent. */
+  logger?: Logger;
+}
+
+/** {@link PeerPoolOptions} after defaults and checks. */
+export interface ResolvedPoolOptions {
+  self: string;
+  registry: GroupLookup;
+  replicas: number;
+  hash: HashFunction | undefined;
+  timeoutMs: number;
+  auth: ResolvedSharedSecret | undefined;
+  maxBodyBytes: number;
+  agentOptions: HttpsAgentOptions;
+  logger: Logger;
+}
+
+/** Default deadline of one peer call, in ms. */
+export const DEFAULT_TIMEOUT_MS = 500;
+/** Default body cap, in bytes. */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Checks the options every pool takes and fills in their defaults. Each message names
+ * `owner` (e.g. `"HttpPool"`): the user sees which constructor refused what.
+ * @throws TypeError or RangeError naming `owner` and the option.
+ */
+export function resolvePoolOptions(owner: string, o: PeerPoolOptions): ResolvedPoolOptions {
+  if (typeof o !== "object" || o === null) throw new TypeError(`${owner}: options required`);
+  checkPeerUrl(o.self, "self", owner);
+  if (typeof o.registry?.getGroup !== "function") {
+    throw new TypeError(`${owner}: registry must have getGroup(name) (a GroupRegistry)`);
+  }
+  if (o.hash !== undefined && typeof o.hash !== "function") {
+    throw new TypeError(`${owner}: hash must be a function (s: string) => number`);
+  }
+  return {
+    self: o.self,
+    registry: o.registry,
+    replicas: positiveIntOption(owner, "replicas", o.replicas, 50),
+    hash: o.hash,
+    timeoutMs: timeoutMsOption(owner, o.timeoutMs, DEFAULT_TIMEOUT_MS),
+    auth: resolveSharedSecret(owner, o.auth),
+    maxBodyBytes: positiveIntOption(owner, "maxBodyBytes", o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
+    agentOptions: o.agentOptions ?? {},
+    logger: o.logger ?? NOOP_LOGGER,
+  };
+}
+
+/** A server a pool can start and stop: see {@link nodeServer}. */
+export interface PoolServer {
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/**
+ * A node:http or node:https server as a {@link PoolServer}: `close` stops listening and
+ * drops every connection, idle or not (peers reconnect elsewhere). Server errors after
+ * listening go to `logger`.
+ */
+export function nodeServer(server: HttpServer | HttpsServer, logger: Logger): PoolServer {
+  return {
+    async listen(port, host) {
+      server.listen(port, host);
+      await Promise.race([
+        once(server, "listening"),
+        once(server, "error").then(([err]) => Promise.reject(err)),
+      ]);
+      // Later errors (e.g. out of file descriptors) are logged: an unhandled one would
+      // end the process.
+      server.on("error", (err) => logger.error({ err }, "tinycache: peer server error"));
+      return server.address() as AddressInfo;
+    },
+    async close() {
+      if (!server.listening) return;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/** What a transport gives {@link PeerPoolBase}: how to reach a peer, and how to serve. */
+export interface PoolParts<P extends PeerGetter> {
+  /** The transport's name, for messages and logs (e.g. `"HttpPool"`). */
+  name: string;
+  /** Makes the client of a remote peer (once per URL while it stays listed). */
+  connect(url: string): P;
+  /** Lets go of a client: `"left"` (calls in flight may finish) or `"closed"` (cut now). */
+  disconnect(peer: P, why: "left" | "closed"): void;
+  /** The request listener answering the other peers. */
+  handler: PeerHandler;
+  /** Makes the server of {@link PeerPool.listen} (called once per listen). */
+  createServer(): PoolServer;
+}
+
+/**
+ * The part of a pool that does not depend on the wire: the ring and clients
+ * ({@link PeerSet}), `setPeers`, `listen` and `close`. A transport extends it with its
+ * codec: a client per peer and a request handler.
+ *
+ * ```ts
+ * class MyPool extends PeerPoolBase<MyPeer> {
+ *   constructor(options: PeerPoolOptions) {
+ *     const o = resolvePoolOptions("MyPool", options);
+ *     super(o, { name: "MyPool", connect: (url) => new MyPeer(url, o), ... });
+ *   }
+ * }
+ * ```
+ */
+export class PeerPoolBase<P extends PeerGetter> implements PeerPool {
+  readonly self: string;
+  readonly handler: PeerHandler;
+  readonly #name: string;
+  readonly #logger: Logger;
+  readonly #peers: PeerSet<P>;
+  readonly #createServer: () => PoolServer;
+  #server: PoolServer | undefined;
+  #closed = false;
+
+  constructor(o: ResolvedPoolOptions, parts: PoolParts<P>) {
+    this.self = o.self;
+    this.handler = parts.handler;
+    this.#name = parts.name;
+    this.#logger = o.logger;
+    this.#createServer = parts.createServer;
+    this.#peers = new PeerSet({
+      self: o.self,
+      replicas: o.replicas,
+      hash: o.hash,
+      name: parts.name,
+      connect: parts.connect,
+      disconnect: parts.disconnect,
+    });
+  }
+
+  setPeers(...urls: string[]): void {
+    const before = this.#peers.urls;
+    this.#peers.set(urls);
+    const after = this.#peers.urls;
+    const joined = after.filter((u) => !before.includes(u));
+    const left = before.filter((u) => !after.includes(u));
+    if (joined.length > 0 || left.length > 0) {
+      this.#logger.info({ peers: after, joined, left }, "tinycache: peers set");
+    }
+  }
+
+  get peerUrls(): readonly string[] {
+    return this.#peers.urls;
+  }
+
+  /** The owner's client, or undefined when this process owns `key` or has no peers. */
+  pickPeer(key: string): P | undefined {
+    return this.#peers.pickPeer(key);
+  }
+
+  /** Every remote peer's client (self excluded), for broadcasts. */
+  peers(): readonly P[] {
+    return this.#peers.peers();
+  }
+
+  async listen(port = 0, host?: string): Promise<AddressInfo> {
+    if (this.#closed) throw new Error(`${this.#name}: closed`);
+    if (this.#server !== undefined) throw new Error(`${this.#name}: already listening`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`${this.#name}: port must be an integer in [0, 65535], got ${port}`);
+    }
+    const server = this.#createServer();
+    this.#server = server;
+    try {
+      return await server.listen(port, host);
+    } catch (err) {
+      this.#server = undefined;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#peers.close();
+    const server = this.#server;
+    this.#server = undefined;
+    await server?.close();
+  }
+}

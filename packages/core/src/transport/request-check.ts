@@ -1,0 +1,166 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { InvalidArgumentError } from "../errors.js";
+import type { ServedGroup } from "../peers.js";
+import { makeSecretCheck, type ResolvedSharedSecret } from "./options.js";
+
+/** Options of {@link RequestCheck}. */
+export interface RequestCheckOptions {
+  /** Shared-secret authentication (see `resolveSharedSecret`); undefined = off. */
+  auth: ResolvedSharedSecret | undefined;
+  /** Largest request body read, in bytes. */
+  maxBodyBytes: number;
+}
+
+/** The readable side of a request, as both node:http and node:http2 give it. */
+export interface RequestLike {
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: { once(event: "close", listener: () => void): unknown } | null;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  once(event: "end" | "error", listener: (...args: unknown[]) => void): unknown;
+  resume(): unknown;
+}
+
+/** The writable side, for the deadline: its close tells that the exchange ended. */
+export interface ResponseLike {
+  readonly writableEnded: boolean;
+  once(event: "close", listener: () => void): unknown;
+}
+
+/** Why a request stopped waiting: the abort reason handed to the group's load. */
+class ClientGone extends Error {
+  override name = "AbortError";
+  constructor() {
+    super("the peer closed the connection");
+  }
+}
+
+/**
+ * What every peer server checks on every request, in one place: the shared secret, the
+ * key limit (read from the group, so it is configured once, on the group), the body cap,
+ * and the signal that tells a group to stop waiting (the client left, or its deadline
+ * passed). A transport's server calls these and maps the outcome to its wire.
+ */
+export class RequestCheck {
+  /** Largest request body read, in bytes. */
+  readonly maxBodyBytes: number;
+  readonly #header: string | undefined;
+  readonly #secretOk: ((got: string | string[] | undefined) => boolean) | undefined;
+  readonly #connections = new WeakMap<object, AbortController>();
+
+  constructor(o: RequestCheckOptions) {
+    this.maxBodyBytes = o.maxBodyBytes;
+    this.#header = o.auth?.header;
+    this.#secretOk = o.auth ? makeSecretCheck(o.auth.secret) : undefined;
+  }
+
+  /** Whether the request may be served: authentication is off, or it carries the secret. */
+  authorized(headers: IncomingHttpHeaders): boolean {
+    const ok = this.#secretOk;
+    return ok === undefined || ok(headers[this.#header as string]);
+  }
+
+  /**
+   * The group's error for a key over its `maxKeyBytes`, before any work is done for it
+   * (the group checks again itself); undefined when the key fits.
+   */
+  keyError(group: ServedGroup, key: string): InvalidArgumentError | undefined {
+    const max = group.maxKeyBytes;
+    // UTF-8 takes at least one byte per UTF-16 unit and at most three: the exact count is
+    // needed only in between.
+    if (key.length * 3 <= max) return undefined;
+    if (key.length <= max && Buffer.byteLength(key, "utf8") <= max) return undefined;
+    return new InvalidArgumentError(`key too long (max ${max} bytes)`);
+  }
+
+  /** Whether the declared `content-length` is already over {@link maxBodyBytes}. */
+  declaredTooLarge(headers: IncomingHttpHeaders): boolean {
+    const declared = headers["content-length"];
+    return declared !== undefined && Number(declared) > this.maxBodyBytes;
+  }
+
+  /** The message of a body over the cap. */
+  tooLargeMessage(): string {
+    return `request body too large (max ${this.maxBodyBytes} bytes)`;
+  }
+
+  /**
+   * Reads the request body up to {@link maxBodyBytes}. Calls exactly one of `onBody`
+   * (the whole body) or `onTooLarge` (once, as soon as the cap is passed; the rest is not
+   * kept), or neither when the request fails (the client is gone: nobody to answer).
+   */
+  readBody(req: RequestLike, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
+    const max = this.maxBodyBytes;
+    if (this.declaredTooLarge(req.headers)) {
+      req.resume();
+      onTooLarge();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > max) {
+        failed = true;
+        chunks.length = 0;
+        onTooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once("error", () => {
+      failed = true;
+    });
+    req.once("end", () => {
+      if (failed) return;
+      onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+  }
+
+  /**
+   * A signal that aborts when the request's connection closes: one per connection, not
+   * per request. An HTTP/1.1 client can only abandon a request by closing its connection,
+   * so this is as precise as a per-request signal, and it saves an AbortSignal per request
+   * (signals are EventTargets: making one costs more than the rest of a cached answer).
+   */
+  connectionSignal(req: RequestLike): AbortSignal {
+    const socket = req.socket as object;
+    let ac = this.#connections.get(socket);
+    if (ac === undefined) {
+      const ctl = new AbortController();
+      this.#connections.set(socket, ctl);
+      req.socket?.once("close", () => ctl.abort(new ClientGone()));
+      ac = ctl;
+    }
+    return ac.signal;
+  }
+
+  /**
+   * A signal for one exchange that aborts when the client goes away before the answer is
+   * written (`AbortError`) or after `timeoutMs` (`TimeoutError`; none when undefined), and
+   * `done` to release its timer once the answer is ready.
+   */
+  deadline(
+    res: ResponseLike,
+    timeoutMs: number | undefined,
+  ): { signal: AbortSignal; done: () => void } {
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => ac.abort(new DOMException("deadline exceeded", "TimeoutError")),
+        timeoutMs,
+      );
+    }
+    const done = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    res.once("close", () => {
+      done();
+      if (!res.writableEnded) ac.abort(new DOMException("client went away", "AbortError"));
+    });
+    return { signal: ac.signal, done };
+  }
+}

@@ -1,0 +1,219 @@
+import * as http from "node:http";
+import * as https from "node:https";
+import { PeerError } from "../errors.js";
+
+/** Options of {@link UnaryClient}. */
+export interface UnaryClientOptions {
+  /** The peer's base URL (`http:` or `https:`); its path, if any, prefixes every call's. */
+  url: string;
+  /**
+   * Deadline of one call, in ms: connect, send, answer and body. Finite and > 0 (every
+   * network call needs one).
+   */
+  timeoutMs: number;
+  /** Largest response body read, in bytes; beyond, the call fails and the socket is dropped. */
+  maxBodyBytes: number;
+  /**
+   * The keep-alive agent to use. Default: one made by {@link createAgent} from
+   * `agentOptions`. Either way the client destroys it on {@link UnaryClient.retire} (once
+   * idle) and {@link UnaryClient.destroy}.
+   */
+  agent?: http.Agent;
+  /** Options of the agent made when `agent` is not given (see {@link createAgent}). */
+  agentOptions?: https.AgentOptions;
+}
+
+/** One call: method, path (after the base URL's own path), headers and body as sent. */
+export interface UnaryRequest {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Starts with `/`; appended to the base URL's path. Sent as is (already escaped). */
+  path: string;
+  /**
+   * Sent as is and never modified (so a caller may reuse one object for every call):
+   * include `content-length` when there is a body.
+   */
+  headers?: http.OutgoingHttpHeaders;
+  body?: Uint8Array;
+  signal?: AbortSignal;
+}
+
+/** A complete answer, whatever its status: mapping a status to an error is the codec's job. */
+export interface UnaryResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/**
+ * The default agent of a peer: keep-alive (peers talk constantly), LIFO (the most recently
+ * used socket is the least likely to have been closed by the server meanwhile), and at
+ * most 256 sockets per peer, so a burst queues instead of opening thousands of sockets.
+ * `options` override everything but `keepAlive`. An `https.Agent` for `https:` URLs (TLS
+ * options such as `ca`, `cert`, `key` go in `options`).
+ */
+export function createAgent(url: string, options: https.AgentOptions = {}): http.Agent {
+  const o: https.AgentOptions = {
+    maxSockets: 256,
+    scheduling: "lifo",
+    ...options,
+    keepAlive: true,
+  };
+  return url.startsWith("https:") ? new https.Agent(o) : new http.Agent(o);
+}
+
+const ABORTED = "aborted by the caller";
+
+/**
+ * The one HTTP/1.1 unary client of every transport: one request, one complete answer,
+ * over a keep-alive agent. It owns what both transports need and used to write twice:
+ * the deadline, the caller's abort, the body cap, and one retry rule for a stale socket.
+ *
+ * Failures to get an answer are {@link PeerError}s: `aborted` (the caller's signal),
+ * `unavailable` (timed out, refused, reset, body over the cap, closed mid-answer), so core
+ * loads the key locally. An answer with any status resolves: the codec reads it.
+ *
+ * Why not `fetch`: undici's per-request cost is several times a loopback round trip on
+ * these small calls, and its body streams cannot be capped before buffering.
+ */
+export class UnaryClient {
+  /** The peer's base URL, as given. */
+  readonly url: string;
+  readonly #send: typeof http.request;
+  readonly #agent: http.Agent;
+  readonly #hostname: string;
+  readonly #port: number;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #maxBodyBytes: number;
+  #inflight = 0;
+  #retired = false;
+
+  constructor(o: UnaryClientOptions) {
+    const u = new URL(o.url);
+    this.url = o.url;
+    this.#send = u.protocol === "https:" ? https.request : http.request;
+    this.#agent = o.agent ?? createAgent(o.url, o.agentOptions);
+    // URL keeps IPv6 literals in brackets; the socket layer wants them bare.
+    this.#hostname = u.hostname.replace(/^\[(.*)\]$/, "$1");
+    this.#port = u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+    this.#prefix = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
+    this.#timeoutMs = o.timeoutMs;
+    this.#maxBodyBytes = o.maxBodyBytes;
+  }
+
+  /** The deadline of every call, in ms (a codec may send it to the server). */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
+  /** Sends one request and reads its whole answer (see the class comment for failures). */
+  request(req: UnaryRequest): Promise<UnaryResponse> {
+    const id = this.url;
+    const signal = req.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new PeerError("aborted", id, ABORTED, { cause: signal.reason }));
+    }
+    return new Promise<UnaryResponse>((resolve, reject) => {
+      let done = false;
+      let current: http.ClientRequest | undefined;
+      const finish = (err: PeerError | undefined, res?: UnaryResponse): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (--this.#inflight === 0 && this.#retired) this.#agent.destroy();
+        if (err === undefined) resolve(res as UnaryResponse);
+        else {
+          current?.destroy();
+          reject(err);
+        }
+      };
+      const onAbort = (): void => {
+        finish(new PeerError("aborted", id, ABORTED, { cause: signal?.reason }));
+      };
+      const timer = setTimeout(() => {
+        finish(new PeerError("unavailable", id, `timed out after ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#inflight++;
+
+      const onResponse = (res: http.IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > this.#maxBodyBytes) {
+            // Stop reading at once; destroying the request drops the socket.
+            finish(
+              new PeerError(
+                "unavailable",
+                id,
+                `response body over maxBodyBytes (${this.#maxBodyBytes})`,
+              ),
+            );
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("end", () => {
+          const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body });
+        });
+        res.on("error", (err) => {
+          finish(new PeerError("unavailable", id, err.message, { cause: err }));
+        });
+        res.on("close", () => {
+          if (!res.complete)
+            finish(new PeerError("unavailable", id, "connection closed mid-answer"));
+        });
+      };
+
+      const attempt = (retry: boolean): void => {
+        const r = this.#send(
+          {
+            agent: this.#agent,
+            hostname: this.#hostname,
+            port: this.#port,
+            method: req.method,
+            path: this.#prefix + req.path,
+            headers: req.headers,
+          },
+          onResponse,
+        );
+        current = r;
+        r.on("error", (err: NodeJS.ErrnoException) => {
+          // A kept-alive socket the server closed just as we reused it: the request never
+          // reached the peer, so one retry on a fresh socket is safe (every peer call is
+          // idempotent) and better than reporting the peer down.
+          if (
+            !done &&
+            retry &&
+            r.reusedSocket &&
+            (err.code === "ECONNRESET" || err.code === "EPIPE")
+          ) {
+            attempt(false);
+            return;
+          }
+          finish(new PeerError("unavailable", id, err.message, { cause: err }));
+        });
+        r.end(req.body);
+      };
+      attempt(true);
+    });
+  }
+
+  /**
+   * Stops using the agent once the calls in flight are done (the peer left the ring).
+   * Later calls still work; they open fresh connections.
+   */
+  retire(): void {
+    this.#retired = true;
+    if (this.#inflight === 0) this.#agent.destroy();
+  }
+
+  /** Closes every connection now, failing calls in flight as `unavailable`. */
+  destroy(): void {
+    this.#retired = true;
+    this.#agent.destroy();
+  }
+}
