@@ -1,6 +1,7 @@
 import { once } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { GroupRegistry, PeerPicker } from "@tinycache/core";
+import type { PeerPool } from "@tinycache/core/transport";
 import { HttpPool } from "@tinycache/transport-http";
 import type { TransportName } from "./cli.js";
 import type { Logger } from "./log.js";
@@ -48,17 +49,10 @@ async function closeServer(server: Server, graceMs = 2000): Promise<void> {
   clearTimeout(force);
 }
 
-/** What both transports' pools offer the node: a picker, a request handler, a close. */
-interface Pool extends PeerPicker {
-  setPeers(...urls: string[]): void;
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
-  close?(): Promise<unknown> | unknown;
-}
-
 /** Starts the peer transport on `port`, with /metrics and /stats beside it. */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
   const { self, registry, timeoutMs, logger } = opts;
-  let pool: Pool;
+  let pool: PeerPool;
   if (opts.transport === "http") {
     pool = new HttpPool({ self, registry, timeoutMs, logger });
   } else {
@@ -77,7 +71,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     observabilityUrl: `http://${opts.host}:${opts.port}`,
     async close() {
       await closeServer(server);
-      await pool.close?.();
+      await pool.close();
     },
   };
 }

@@ -11,7 +11,7 @@
  */
 import * as http from "node:http";
 import { fileURLToPath } from "node:url";
-import type { PeerGetter } from "@tinycache/core";
+import type { PeerGetter } from "@tinycache/core/transport";
 import {
   type Comparison,
   goal,

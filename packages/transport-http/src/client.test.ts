@@ -7,8 +7,8 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PeerError,
-  type PeerGetter,
 } from "@tinycache/core";
+import type { PeerGetter } from "@tinycache/core/transport";
 import { groupcachepb } from "@tinycache/protocol";
 import { freePort } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";

@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { ByteView, type CallOptions, type GroupLookup, type ServedGroup } from "@tinycache/core";
+import { ByteView } from "@tinycache/core";
+import type { CallOptions, GroupLookup, ServedGroup } from "@tinycache/core/transport";
 
 /** One call a fake group received. */
 export interface Call {
@@ -19,6 +20,7 @@ export function fakeGroup(
 ): ServedGroup & { calls: Call[] } {
   return {
     name,
+    maxKeyBytes: 4096,
     calls,
     serveGet(key, opts) {
       calls.push({ op: "get", key, signal: opts?.signal });
@@ -38,8 +40,21 @@ export function echoGroup(name = "g", calls: Call[] = []) {
   return fakeGroup(name, async (key) => ({ value: ByteView.from(`v:${key}`) }), calls);
 }
 
-export function lookup(...groups: ServedGroup[]): GroupLookup {
-  const m = new Map(groups.map((g) => [g.name, g]));
+/** Groups for a pool's registry; a group without `maxKeyBytes` gets the default 4096. */
+export function lookup(
+  ...groups: (Omit<ServedGroup, "maxKeyBytes"> & { maxKeyBytes?: number })[]
+): GroupLookup {
+  return keyLimitedLookup(4096, ...groups);
+}
+
+/** {@link lookup} with every group's key limit set to `maxKeyBytes` (as a group's option). */
+export function keyLimitedLookup(
+  maxKeyBytes: number,
+  ...groups: (Omit<ServedGroup, "maxKeyBytes"> & { maxKeyBytes?: number })[]
+): GroupLookup {
+  const m = new Map<string, ServedGroup>(
+    groups.map((g) => [g.name, Object.assign(Object.create(g) as ServedGroup, { maxKeyBytes })]),
+  );
   return { getGroup: (n) => m.get(n) };
 }
 

@@ -8,7 +8,7 @@ import {
   type Answer,
   echoGroup,
   fakeGroup,
-  lookup,
+  keyLimitedLookup,
   request,
   type Served,
   serve,
@@ -122,8 +122,7 @@ beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled);
   pool = new HttpPool({
     self: "http://127.0.0.1:1",
-    registry: lookup(echoGroup("scores"), chaotic),
-    maxKeyBytes: 200,
+    registry: keyLimitedLookup(200, echoGroup("scores"), chaotic),
     maxBodyBytes: 2048,
   });
   srv = await serve(pool.handler);

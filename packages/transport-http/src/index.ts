@@ -1,3 +1,3 @@
 export { HttpPool } from "./http-pool.js";
-export type { HttpAuthOptions, HttpPoolOptions } from "./options.js";
+export type { HttpPoolOptions } from "./options.js";
 export type { RequestHandler } from "./server.js";

@@ -7,6 +7,7 @@ import {
   echoGroup,
   fakeGroup,
   hex,
+  keyLimitedLookup,
   lookup,
   request,
   type Served,
@@ -44,8 +45,7 @@ let pool: HttpPool;
 beforeAll(async () => {
   pool = new HttpPool({
     self: "http://127.0.0.1:1",
-    registry: lookup(scores, empty, big, expiring, failing, throwsSync),
-    maxKeyBytes: 256,
+    registry: keyLimitedLookup(256, scores, empty, big, expiring, failing, throwsSync),
     maxBodyBytes: 1024,
   });
   srv = await serve(pool.handler);
@@ -353,7 +353,7 @@ describe("options", () => {
     [{ self: "http://x", basePath: "/a b/" }, TypeError],
     [{ self: "http://x", timeoutMs: 0 }, RangeError],
     [{ self: "http://x", replicas: 0 }, RangeError],
-    [{ self: "http://x", maxKeyBytes: 1.5 }, RangeError],
+    [{ self: "http://x", maxBodyBytes: 1.5 }, RangeError],
     [{ self: "http://x", auth: { secret: "a\nb" } }, TypeError],
     [{ self: "http://x", auth: { secret: "a", header: "bad header" } }, TypeError],
   ])("rejects %j", (o, cls) => {

@@ -1,5 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type GroupLookup, type Logger, makeSecretCheck, type ServedGroup } from "@tinycache/core";
+import {
+  errorMessage,
+  type GroupLookup,
+  type Logger,
+  type RequestCheck,
+  type ServedGroup,
+  type StatusCode,
+  statusOf,
+} from "@tinycache/core/transport";
 import { unescapeSegment, whyUndecodable } from "./escape.js";
 import { decodeSetRequest, encodeGetResponse } from "./wire.js";
 
@@ -10,10 +18,9 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export interface HandlerConfig {
   registry: GroupLookup;
   basePath: string;
-  auth: { secret: string; header: string } | undefined;
-  maxKeyBytes: number;
-  maxBodyBytes: number;
-  logger: Logger | undefined;
+  /** Auth, body cap, key limit (from the group), connection signal: core's shared checks. */
+  check: RequestCheck;
+  logger: Logger;
 }
 
 // Precomputed header names/values: writeHead with a flat array skips Node's header map.
@@ -22,30 +29,24 @@ const TEXT = "text/plain; charset=utf-8";
 const ALLOW = "GET, PUT, DELETE";
 const EMPTY = Buffer.alloc(0);
 
-/** Why the client went away: the abort reason handed to the group's load. */
-class ClientGone extends Error {
-  override name = "AbortError";
-  constructor() {
-    super("the peer closed the connection");
-  }
-}
-
-/** Status for an error a group threw, by its `code` (no runtime dependency on core). */
-function statusOf(err: unknown): number {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === "not_found" || code === "peer_not_found") return 404;
-  if (code === "invalid_argument" || code === "peer_invalid_argument") return 400;
-  return 500;
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  try {
-    return String(err);
-  } catch {
-    return "internal error";
-  }
-}
+/**
+ * The HTTP status of each of core's statuses (the codec's half of the mapping). Go's
+ * groupcache answers 500 to any error; "not found" and "bad request" get their own so a
+ * tinycache asker can pass them on. A request that ended on its own side (canceled, past
+ * its deadline) is 503: the asker then loads the key itself instead of reporting a
+ * getter failure.
+ */
+const HTTP_STATUS: Record<StatusCode, number> = {
+  not_found: 404,
+  invalid_argument: 400,
+  failed_precondition: 404,
+  unauthenticated: 401,
+  resource_exhausted: 413,
+  canceled: 503,
+  deadline_exceeded: 503,
+  unavailable: 503,
+  internal: 500,
+};
 
 /** Writes a Go-style `http.Error` answer, unless an answer has already started. */
 function replyText(res: ServerResponse, status: number, message: string, close = false): void {
@@ -86,17 +87,15 @@ function originForm(url: string): string | undefined {
  * by a bad request escapes the handler.
  */
 export function createHandler(cfg: HandlerConfig): RequestHandler {
-  const { registry, basePath, maxKeyBytes, maxBodyBytes, logger } = cfg;
+  const { registry, basePath, check, logger } = cfg;
   const baseLen = basePath.length;
-  const authHeader = cfg.auth?.header;
-  const authOk = cfg.auth ? makeSecretCheck(cfg.auth.secret) : undefined;
   const outside = `path outside ${basePath}`;
 
-  const replyError = (res: ServerResponse, err: unknown): void => {
+  const replyError = (res: ServerResponse, err: unknown, signal?: AbortSignal): void => {
     if (res.headersSent || res.destroyed) return;
-    const status = statusOf(err);
-    if (status === 500) logger?.debug({ err }, "tinycache http: group failed");
-    replyText(res, status, messageOf(err));
+    const status = HTTP_STATUS[statusOf(err, signal)];
+    if (status === 500) logger.debug({ err }, "tinycache http: group failed");
+    replyText(res, status, errorMessage(err));
   };
 
   const sendValue = (
@@ -109,31 +108,13 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
     res.end(body);
   };
 
-  /**
-   * One AbortController per connection, aborted when the socket closes. An HTTP/1.1
-   * client can only abandon a request by closing its connection, so this is as precise
-   * as a per-request signal, and it saves an AbortSignal per request: creating one
-   * costs more than the rest of a cached answer (signals are EventTargets, GC-heavy).
-   */
-  const connections = new WeakMap<object, AbortController>();
-  const connectionSignal = (req: IncomingMessage): AbortSignal => {
-    const socket = req.socket;
-    let ac = connections.get(socket);
-    if (ac === undefined) {
-      const ctl = new AbortController();
-      connections.set(socket, ctl);
-      socket.once("close", () => ctl.abort(new ClientGone()));
-      ac = ctl;
-    }
-    return ac.signal;
-  };
-
   const get = (group: ServedGroup, key: string, req: IncomingMessage, res: ServerResponse) => {
+    const signal = check.connectionSignal(req);
     let p: Promise<{ value: Parameters<typeof encodeGetResponse>[0]; expiresAt?: number }>;
     try {
-      p = group.serveGet(key, { signal: connectionSignal(req) });
+      p = group.serveGet(key, { signal });
     } catch (err) {
-      replyError(res, err);
+      replyError(res, err, signal);
       return;
     }
     p.then(
@@ -144,52 +125,37 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
           replyError(res, err); // e.g. a value object without copyTo
         }
       },
-      (err: unknown) => replyError(res, err),
+      (err: unknown) => replyError(res, err, signal),
     );
   };
 
   const put = (group: ServedGroup, key: string, req: IncomingMessage, res: ServerResponse) => {
-    const declared = req.headers["content-length"];
-    if (declared !== undefined && Number(declared) > maxBodyBytes) {
-      replyText(res, 413, `request body too large (max ${maxBodyBytes} bytes)`, true);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on("data", (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        over = true;
-        chunks.length = 0;
-        replyText(res, 413, `request body too large (max ${maxBodyBytes} bytes)`, true);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("error", () => {}); // a client abort; nothing left to answer
-    req.on("end", () => {
-      if (over) return;
-      try {
-        const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-        let msg: ReturnType<typeof decodeSetRequest>;
+    check.readBody(
+      req,
+      (body) => {
         try {
-          msg = decodeSetRequest(body);
-        } catch {
-          replyText(res, 400, "bad request: malformed SetRequest");
-          return;
+          let msg: ReturnType<typeof decodeSetRequest>;
+          try {
+            msg = decodeSetRequest(body);
+          } catch {
+            replyText(res, 400, "bad request: malformed SetRequest");
+            return;
+          }
+          if (
+            (msg.group !== "" && msg.group !== group.name) ||
+            (msg.key !== "" && msg.key !== key)
+          ) {
+            replyText(res, 400, "bad request: SetRequest group/key differ from the path");
+            return;
+          }
+          group.serveSet(key, msg.value, msg.expiresAt);
+          replyEmpty(res);
+        } catch (err) {
+          replyError(res, err);
         }
-        if ((msg.group !== "" && msg.group !== group.name) || (msg.key !== "" && msg.key !== key)) {
-          replyText(res, 400, "bad request: SetRequest group/key differ from the path");
-          return;
-        }
-        group.serveSet(key, msg.value, msg.expiresAt);
-        replyEmpty(res);
-      } catch (err) {
-        replyError(res, err);
-      }
-    });
+      },
+      () => replyText(res, 413, check.tooLargeMessage(), true),
+    );
   };
 
   const route = (req: IncomingMessage, res: ServerResponse): void => {
@@ -208,7 +174,7 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
       replyText(res, 404, outside);
       return;
     }
-    if (authOk !== undefined && !authOk(req.headers[authHeader as string])) {
+    if (!check.authorized(req.headers)) {
       replyText(res, 401, "unauthorized");
       return;
     }
@@ -230,18 +196,14 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
       replyText(res, 400, whyUndecodable(name === undefined ? rawName : rawKey));
       return;
     }
-    // UTF-8 takes at least one byte per UTF-16 unit and at most three, so the exact byte
-    // count is needed only in between.
-    if (
-      key.length > maxKeyBytes ||
-      (key.length * 3 > maxKeyBytes && Buffer.byteLength(key, "utf8") > maxKeyBytes)
-    ) {
-      replyText(res, 400, `key too long (max ${maxKeyBytes} bytes)`);
-      return;
-    }
     const group = registry.getGroup(name);
     if (group === undefined) {
       replyText(res, 404, `no such group: ${name}`);
+      return;
+    }
+    const bad = check.keyError(group, key);
+    if (bad !== undefined) {
+      replyText(res, 400, bad.message, method === "PUT");
       return;
     }
     if (method === "GET") get(group, key, req, res);

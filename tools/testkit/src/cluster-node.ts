@@ -34,7 +34,7 @@ export interface ClusterNodeRegistry {
   registerPeers(peers: never): void;
 }
 
-/** What the node uses of a transport's pool. */
+/** What the node uses of a transport's pool: a slice of core's `PeerPool` contract (testkit cannot import core). */
 export interface ClusterNodePool {
   setPeers(...urls: string[]): void;
   listen(port: number, host?: string): Promise<unknown>;
