@@ -11,7 +11,7 @@
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import type { PeerGetter } from "@tinycache/core";
+import type { PeerGetter } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { compare, goal, printTable, quantile, ratio, spawnNode } from "@tinycache/testkit";
 import { ConnectPool, type ConnectPoolOptions } from "../src/index.js";

@@ -4,7 +4,8 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { ByteView, type GroupLookup, PeerError } from "@tinycache/core";
+import { ByteView, PeerError } from "@tinycache/core";
+import type { GroupLookup } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { httpRequest } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
@@ -25,9 +26,9 @@ function lookup(...groups: FakeGroup[]): GroupLookup {
 /** A serving pool on a free port and a client pool whose only peer is that server. */
 async function pair(
   clientOpts: Partial<ConnectPoolOptions> = {},
-  serverOpts: Partial<ConnectPoolOptions> = {},
+  { maxKeyBytes, ...serverOpts }: Partial<ConnectPoolOptions> & { maxKeyBytes?: number } = {},
 ) {
-  const group = new FakeGroup("scores");
+  const group = new FakeGroup("scores", maxKeyBytes);
   group.data.set("Tom", { value: enc("630") });
   group.data.set("exp", { value: enc("soon"), expiresAt: 1_900_000_000_123 });
   group.data.set("empty", { value: new Uint8Array(0) });
@@ -423,7 +424,7 @@ describe("server", () => {
   });
 
   it("turns malformed, oversized and unknown requests into 4xx, never a crash", async () => {
-    const { port } = await served({ maxMessageBytes: 1024 });
+    const { port } = await served({ maxBodyBytes: 1024 });
     const path = "/tinycache.v1.CacheService/Get";
     const proto = { "content-type": "application/proto" };
     const junk = await post(port, path, Buffer.from([0xff, 0xff, 0xff, 0xff]), proto);

@@ -1,8 +1,10 @@
-import { ByteView, type CallOptions, NotFoundError, type ServedGroup } from "@tinycache/core";
+import { ByteView, NotFoundError } from "@tinycache/core";
+import type { CallOptions, ServedGroup } from "@tinycache/core/transport";
 
 /** A ServedGroup over a Map, with keys that fail in known ways, for the transport tests. */
 export class FakeGroup implements ServedGroup {
   readonly name: string;
+  readonly maxKeyBytes: number;
   readonly data = new Map<string, { value: Uint8Array; expiresAt?: number }>();
   readonly calls: string[] = [];
   /** Resolves each time the "hang" key is asked for (so tests abort after the server has it). */
@@ -11,8 +13,9 @@ export class FakeGroup implements ServedGroup {
   /** The signals of hanging calls, to check the server aborts them. */
   readonly hangSignals: AbortSignal[] = [];
 
-  constructor(name: string) {
+  constructor(name: string, maxKeyBytes = 4096) {
     this.name = name;
+    this.maxKeyBytes = maxKeyBytes;
     this.hangStarted = this.#newHang();
   }
 

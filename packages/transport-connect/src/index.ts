@@ -3,6 +3,6 @@
  * See the README for a two-node example, the options and the error mapping.
  */
 export { ConnectPool } from "./connect-pool.js";
-export type { ConnectAuthOptions, ConnectPoolOptions, PeerProtocol } from "./options.js";
+export type { ConnectPoolOptions, PeerProtocol } from "./options.js";
 export { ConnectPeer, type GetManyEntry } from "./peer.js";
 export type { PeerHandler } from "./server.js";

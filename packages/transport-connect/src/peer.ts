@@ -1,6 +1,5 @@
-import { Agent as HttpAgent } from "node:http";
 import type { SecureClientSessionOptions } from "node:http2";
-import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from "node:https";
+import type { AgentOptions as HttpsAgentOptions } from "node:https";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
@@ -11,14 +10,16 @@ import {
 } from "@connectrpc/connect-node";
 import {
   type CallOptions,
+  createAgent,
   type KeyRequest,
   PeerError,
   type PeerGetter,
   type PeerValue,
   type SetRequest,
-} from "@tinycache/core";
+  UnaryClient,
+} from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
-import { codeFromName, codeName, kindOf, toPeerError } from "./codes.js";
+import { keyError, toPeerError } from "./codes.js";
 import type { PeerProtocol } from "./options.js";
 import { ConnectH1Caller } from "./private/connect-h1.js";
 import { decodeMessage } from "./private/wire.js";
@@ -36,7 +37,7 @@ export interface ConnectPeerOptions {
   timeoutMs: number;
   /** Headers sent with every call (the shared secret). */
   headers: Record<string, string>;
-  maxMessageBytes: number;
+  maxBodyBytes: number;
   agentOptions: HttpsAgentOptions;
   http2Options: SecureClientSessionOptions | undefined;
 }
@@ -59,54 +60,40 @@ const GET_MANY = `/${pb.CacheService.typeName}/GetMany`;
 const SET = `/${pb.CacheService.typeName}/Set`;
 const REMOVE = `/${pb.CacheService.typeName}/Remove`;
 
-/** Connect protocol, binary, HTTP/1.1 keep-alive, through our lean caller. */
+/** Connect protocol, binary, HTTP/1.1 keep-alive, through core's unary client. */
 class H1Rpc implements Rpc {
-  readonly #agent: HttpAgent;
   readonly #caller: ConnectH1Caller;
 
   constructor(url: string, o: ConnectPeerOptions) {
-    const agentOptions: HttpsAgentOptions = {
-      maxSockets: 256,
-      scheduling: "lifo",
-      ...o.agentOptions,
-      keepAlive: true,
-    };
-    this.#agent = url.startsWith("https:")
-      ? new HttpsAgent(agentOptions)
-      : new HttpAgent(agentOptions);
-    this.#caller = new ConnectH1Caller(url, {
-      agent: this.#agent,
+    const client = new UnaryClient({
+      url,
       timeoutMs: o.timeoutMs,
-      maxMessageBytes: o.maxMessageBytes,
-      headers: o.headers,
+      maxBodyBytes: o.maxBodyBytes,
+      agentOptions: o.agentOptions,
     });
+    this.#caller = new ConnectH1Caller(client, o.headers);
   }
 
-  async get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal) {
-    const out = await this.#caller.call(GET, toBinary(pb.GetRequestSchema, req), timeoutMs, signal);
+  async get(req: pb.GetRequest, _timeoutMs: number, signal?: AbortSignal) {
+    const out = await this.#caller.call(GET, toBinary(pb.GetRequestSchema, req), signal);
     return decodeMessage(pb.GetResponseSchema, out, "response");
   }
 
-  async getMany(req: pb.GetManyRequest, timeoutMs: number, signal?: AbortSignal) {
-    const out = await this.#caller.call(
-      GET_MANY,
-      toBinary(pb.GetManyRequestSchema, req),
-      timeoutMs,
-      signal,
-    );
+  async getMany(req: pb.GetManyRequest, _timeoutMs: number, signal?: AbortSignal) {
+    const out = await this.#caller.call(GET_MANY, toBinary(pb.GetManyRequestSchema, req), signal);
     return decodeMessage(pb.GetManyResponseSchema, out, "response");
   }
 
-  async set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal) {
-    await this.#caller.call(SET, toBinary(pb.SetRequestSchema, req), timeoutMs, signal);
+  async set(req: pb.SetRequest, _timeoutMs: number, signal?: AbortSignal) {
+    await this.#caller.call(SET, toBinary(pb.SetRequestSchema, req), signal);
   }
 
-  async remove(req: pb.RemoveRequest, timeoutMs: number, signal?: AbortSignal) {
-    await this.#caller.call(REMOVE, toBinary(pb.RemoveRequestSchema, req), timeoutMs, signal);
+  async remove(req: pb.RemoveRequest, _timeoutMs: number, signal?: AbortSignal) {
+    await this.#caller.call(REMOVE, toBinary(pb.RemoveRequestSchema, req), signal);
   }
 
   close() {
-    this.#agent.destroy();
+    this.#caller.close();
   }
 }
 
@@ -121,8 +108,8 @@ class TransportRpc implements Rpc {
       baseUrl: url,
       // No interceptors, no compression (the values are small and on a LAN), binary.
       acceptCompression: [],
-      readMaxBytes: o.maxMessageBytes,
-      writeMaxBytes: o.maxMessageBytes,
+      readMaxBytes: o.maxBodyBytes,
+      writeMaxBytes: o.maxBodyBytes,
     };
     let transport: Transport;
     let close: () => void;
@@ -137,15 +124,7 @@ class TransportRpc implements Rpc {
             ? createGrpcWebTransport(h2)
             : createConnectTransport(h2);
     } else {
-      const agentOptions: HttpsAgentOptions = {
-        maxSockets: 256,
-        scheduling: "lifo",
-        ...o.agentOptions,
-        keepAlive: true,
-      };
-      const agent = url.startsWith("https:")
-        ? new HttpsAgent(agentOptions)
-        : new HttpAgent(agentOptions);
+      const agent = createAgent(url, o.agentOptions);
       close = () => agent.destroy();
       const h1 = { ...common, httpVersion: "1.1" as const, nodeOptions: { agent } };
       transport =
@@ -252,15 +231,10 @@ export class ConnectPeer implements PeerGetter {
           error: new PeerError("unavailable", this.id, "GetMany result without value or error"),
         };
       }
-      const code = codeFromName(r.result.value.code);
       return {
         key: r.key,
         ok: false,
-        error: new PeerError(
-          kindOf(code, true),
-          this.id,
-          `${codeName(code)}: ${r.result.value.message}`,
-        ),
+        error: keyError(this.id, r.result.value.code, r.result.value.message),
       };
     });
   }

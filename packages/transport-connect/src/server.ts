@@ -2,10 +2,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import {
+  codeToHttpStatus,
+  errorToJsonBytes,
+  parseTimeout,
+} from "@connectrpc/connect/protocol-connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { type GroupLookup, type Logger, makeSecretCheck, type ServedGroup } from "@tinycache/core";
+import { RequestCheck, type ServedGroup } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
-import { codeName, httpStatusOf, serverError } from "./codes.js";
+import { codeToString, serverError } from "./codes.js";
+import type { ResolvedOptions } from "./options.js";
 import { decodeMessage, encodeGetResponse } from "./private/wire.js";
 
 /** A request handler for `http.createServer`, `http2.createServer` and their TLS twins. */
@@ -14,14 +20,11 @@ export type PeerHandler = (
   res: ServerResponse | Http2ServerResponse,
 ) => void;
 
-export interface ServerOptions {
-  registry: GroupLookup;
-  auth: { secret: string; header: string } | undefined;
-  maxKeyBytes: number;
-  maxMessageBytes: number;
-  maxBatchKeys: number;
-  logger: Logger | undefined;
-}
+/** What the server needs of the pool's options. */
+export type ServerOptions = Pick<
+  ResolvedOptions,
+  "registry" | "auth" | "maxBodyBytes" | "maxBatchKeys" | "logger"
+>;
 
 const SERVICE_PATH = `/${pb.CacheService.typeName}/`;
 const EMPTY = new Uint8Array(0);
@@ -38,18 +41,17 @@ const EMPTY = new Uint8Array(0);
  */
 export class CacheServer {
   readonly #o: ServerOptions;
-  readonly #checkSecret: ((got: string | string[] | null | undefined) => boolean) | undefined;
-  readonly #authHeader: string;
+  /** Auth, body cap, key limit (from the group) and deadline: core's shared checks. */
+  readonly #check: RequestCheck;
   readonly handler: PeerHandler;
 
   constructor(o: ServerOptions) {
     this.#o = o;
-    this.#checkSecret = o.auth ? makeSecretCheck(o.auth.secret) : undefined;
-    this.#authHeader = o.auth?.header ?? "";
+    this.#check = new RequestCheck({ auth: o.auth, maxBodyBytes: o.maxBodyBytes });
     const adapter = connectNodeAdapter({
       routes: (router: ConnectRouter) => this.#routes(router),
-      readMaxBytes: o.maxMessageBytes,
-      writeMaxBytes: o.maxMessageBytes,
+      readMaxBytes: o.maxBodyBytes,
+      writeMaxBytes: o.maxBodyBytes,
     });
     this.handler = (req, res) => {
       const h = req.headers;
@@ -84,17 +86,14 @@ export class CacheServer {
     return g;
   }
 
-  #checkKey(key: string): void {
-    const max = this.#o.maxKeyBytes;
-    // A UTF-16 unit is at most 3 UTF-8 bytes: short keys skip the byte count.
-    if (key.length * 3 > max && Buffer.byteLength(key, "utf8") > max) {
-      throw new ConnectError(`key is longer than ${max} bytes`, Code.InvalidArgument);
-    }
+  #checkKey(group: ServedGroup, key: string): void {
+    const bad = this.#check.keyError(group, key);
+    if (bad !== undefined) throw new ConnectError(bad.message, Code.InvalidArgument);
   }
 
   async #get(req: pb.GetRequest, signal: AbortSignal): Promise<Buffer> {
     const g = this.#group(req.group);
-    this.#checkKey(req.key);
+    this.#checkKey(g, req.key);
     try {
       const { value, expiresAt } = await g.serveGet(req.key, { signal });
       return encodeGetResponse(value, expiresAt);
@@ -115,7 +114,7 @@ export class CacheServer {
     const results = await Promise.all(
       req.keys.map(async (key): Promise<pb.GetManyResult> => {
         try {
-          this.#checkKey(key);
+          this.#checkKey(g, key);
           const { value, expiresAt } = await g.serveGet(key, { signal });
           return create(pb.GetManyResultSchema, {
             key,
@@ -133,7 +132,10 @@ export class CacheServer {
             key,
             result: {
               case: "error",
-              value: create(pb.KeyErrorSchema, { code: codeName(ce.code), message: ce.rawMessage }),
+              value: create(pb.KeyErrorSchema, {
+                code: codeToString(ce.code),
+                message: ce.rawMessage,
+              }),
             },
           });
         }
@@ -144,7 +146,7 @@ export class CacheServer {
 
   #set(req: pb.SetRequest): void {
     const g = this.#group(req.group);
-    this.#checkKey(req.key);
+    this.#checkKey(g, req.key);
     try {
       g.serveSet(req.key, req.value, expiryIn(req.expiresAtMs));
     } catch (err) {
@@ -154,7 +156,7 @@ export class CacheServer {
 
   #remove(req: pb.RemoveRequest): void {
     const g = this.#group(req.group);
-    this.#checkKey(req.key);
+    this.#checkKey(g, req.key);
     try {
       g.serveRemove(req.key);
     } catch (err) {
@@ -165,7 +167,7 @@ export class CacheServer {
   // ---- connect-node routes (every protocol) ----
 
   #auth(ctx: HandlerContext): void {
-    if (this.#checkSecret && !this.#checkSecret(ctx.requestHeader.get(this.#authHeader))) {
+    if (!this.#check.authorized(Object.fromEntries(ctx.requestHeader))) {
       throw new ConnectError("missing or wrong peer secret", Code.Unauthenticated);
     }
   }
@@ -200,74 +202,51 @@ export class CacheServer {
     req: IncomingMessage | Http2ServerRequest,
     res: ServerResponse | Http2ServerResponse,
   ): void {
-    if (this.#checkSecret && !this.#checkSecret(req.headers[this.#authHeader])) {
+    const check = this.#check;
+    if (!check.authorized(req.headers)) {
       req.resume(); // drain, so an HTTP/1.1 connection stays usable
       sendError(res, new ConnectError("missing or wrong peer secret", Code.Unauthenticated));
       return;
     }
-    const max = this.#o.maxMessageBytes;
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > max) {
+    // The deadline the client sent (Connect-Timeout-Ms), as connect-node reads it.
+    const header = req.headers["connect-timeout-ms"];
+    const timeout = parseTimeout(typeof header === "string" ? header : null, 2_147_483_647);
+    if (timeout.error !== undefined) {
       req.resume();
-      sendError(res, tooLarge(max));
+      sendError(res, timeout.error);
       return;
     }
-    // Aborted when the client goes away or the deadline it sent passes, so the group
-    // stops waiting for it (other waiters of the same key keep waiting).
-    const ac = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = parseTimeout(req.headers["connect-timeout-ms"]);
-    if (timeout !== undefined) {
-      timer = setTimeout(
-        () => ac.abort(new DOMException("deadline exceeded", "TimeoutError")),
-        timeout,
-      );
-    }
-    const onClose = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      if (!res.writableEnded) ac.abort(new DOMException("client went away", "AbortError"));
-    };
-    res.once("close", onClose);
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on("data", (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > max) {
-        failed = true;
-        sendError(res, tooLarge(max));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once("end", () => {
-      if (failed) return;
-      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      this.#answer(method, body, ac.signal).then(
-        (out) => {
-          if (timer !== undefined) clearTimeout(timer);
-          if (res.writableEnded || res.destroyed) return;
-          res.writeHead(200, {
-            "content-type": "application/proto",
-            "content-length": out.length,
-          });
-          res.end(out);
-        },
-        (err: unknown) => {
-          if (timer !== undefined) clearTimeout(timer);
-          const ce = ConnectError.from(err);
-          if (ce.code === Code.Internal) {
-            this.#o.logger?.debug({ err: ce.rawMessage, method }, "tinycache peer call failed");
-          }
-          sendError(res, ce);
-        },
-      );
-    });
-    req.once("error", () => {
-      failed = true;
-    });
+    // Aborted when the client goes away or its deadline passes, so the group stops
+    // waiting for it (other waiters of the same key keep waiting).
+    const { signal, done } = check.deadline(res, timeout.timeoutMs);
+    check.readBody(
+      req,
+      (body) => {
+        this.#answer(method, body, signal).then(
+          (out) => {
+            done();
+            if (res.writableEnded || res.destroyed) return;
+            res.writeHead(200, {
+              "content-type": "application/proto",
+              "content-length": out.length,
+            });
+            res.end(out);
+          },
+          (err: unknown) => {
+            done();
+            const ce = ConnectError.from(err);
+            if (ce.code === Code.Internal) {
+              this.#o.logger.debug({ err: ce.rawMessage, method }, "tinycache peer call failed");
+            }
+            sendError(res, ce);
+          },
+        );
+      },
+      () => {
+        done();
+        sendError(res, tooLarge(check.maxBodyBytes));
+      },
+    );
   }
 
   async #answer(
@@ -297,25 +276,18 @@ function tooLarge(max: number): ConnectError {
   return new ConnectError(`message larger than ${max} bytes`, Code.ResourceExhausted);
 }
 
-/** Connect-Timeout-Ms: 1 to 10 digits (the protocol's limit); anything else is ignored. */
-function parseTimeout(v: string | string[] | undefined): number | undefined {
-  if (typeof v !== "string" || !/^\d{1,10}$/.test(v)) return undefined;
-  const ms = Number(v);
-  return ms > 0 ? Math.min(ms, 2_147_483_647) : undefined;
-}
-
 function sendError(res: ServerResponse | Http2ServerResponse, err: ConnectError): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  const body = JSON.stringify({ code: codeName(err.code), message: err.rawMessage });
+  const body = errorToJsonBytes(err, undefined);
   const headers: Record<string, string | number> = {
     "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
+    "content-length": body.length,
   };
   // Error metadata travels as response headers in the Connect protocol.
   err.metadata.forEach((value, key) => {
     headers[key] = value;
   });
-  res.writeHead(httpStatusOf(err.code), headers);
+  res.writeHead(codeToHttpStatus(err.code), headers);
   res.end(body);
 }
 

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import type { GroupLookup } from "@tinycache/core";
+import type { GroupLookup } from "@tinycache/core/transport";
 import { afterEach, describe, expect, it } from "vitest";
 import { dec, enc, FakeGroup } from "./fake-group.test-util.js";
 import { ConnectPool, type PeerProtocol } from "./index.js";
