@@ -1,6 +1,6 @@
 /**
  * ByteView's hot paths (copy in, decode out) beside what a caller would otherwise write by
- * hand with Buffer, interleaved in one process (method: shared/docs/benchmarks.md).
+ * hand with Buffer, interleaved in one process (method: docs/benchmarks.md).
  * ByteView copies on the way in (into Node's Buffer pool) and caches its decoded string:
  * a single copy-in + decode should stay within 0.8x of the bare Buffer round trip, and
  * repeated toString() of one view should beat decoding a Buffer each time.

@@ -3,7 +3,7 @@
  * consistent-hash ({distribution: "uniform"}, so it is deterministic) and a plain
  * reference ring (CRC-32 + sorted Uint32Array + binary search) written here; then the
  * balance table of the default CRC-32 against the opt-in balanced hash.
- * Method: ../../../shared/docs/benchmarks.md (interleaved rounds, per-round ratios).
+ * Method: docs/benchmarks.md at the repository root (interleaved rounds, per-round ratios).
  */
 import { createRequire } from "node:module";
 import v8 from "node:v8";

@@ -1,6 +1,6 @@
 /**
  * Singleflight throughput against the peers a user would pick instead, interleaved in one
- * run (method: shared/docs/benchmarks.md). Each round issues every call synchronously for
+ * run (method: docs/benchmarks.md). Each round issues every call synchronously for
  * 10k keys -- 1 or 10 callers per key -- then awaits them all; the work resolves on a
  * microtask, so what is measured is the bookkeeping around it: map traffic, promises,
  * closures. Ops = calls made by callers (not fn invocations). A round repeats that pass
