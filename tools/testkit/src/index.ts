@@ -6,3 +6,4 @@ export * from "./http.ts";
 export * from "./pack.ts";
 export * from "./proc.ts";
 export * from "./random.ts";
+export * from "./transport-contract.ts";

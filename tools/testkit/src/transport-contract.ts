@@ -1,0 +1,781 @@
+/**
+ * The contract suite of core's `PeerPool` that every peer transport runs, so that the
+ * transports are proven to behave the same whatever their wire: a transport's
+ * `contract.test.ts` is only
+ *
+ * ```ts
+ * import { GroupRegistry, InvalidArgumentError, NotFoundError, PeerError } from "@tinycache/core";
+ * import { describeTransportContract } from "@tinycache/testkit";
+ * describeTransportContract({
+ *   name: "HttpPool",
+ *   pool: (options) => new HttpPool(options),
+ *   GroupRegistry, NotFoundError, InvalidArgumentError, PeerError,
+ * });
+ * ```
+ *
+ * Every test runs real servers on 127.0.0.1: two pools A and B, each with its own
+ * registry and a "scores" group whose getter records its calls; both rings are
+ * `[A, B]`. A peer must know its own URL before it listens (it is `self`), so the two
+ * pools listen on ports picked by {@link freePort}; the lifecycle tests listen on port 0.
+ * Nothing sleeps and nothing is timed: tests await promises (see {@link deferred}), and
+ * everything started is closed in afterEach.
+ *
+ * testkit depends on no package of ours (that would be a workspace cycle), so core's
+ * classes are passed in and described here by the little the suite uses of them.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AgentOptions } from "node:https";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "./deferred.ts";
+import { freePort } from "./proc.ts";
+
+/** Which key of which group (core's KeyRequest). */
+export interface ContractKeyRequest {
+  group: string;
+  key: string;
+}
+
+/** What the suite uses of a remote peer's client (core's PeerGetter). */
+export interface ContractPeerGetter {
+  readonly id: string;
+  get(
+    req: ContractKeyRequest,
+    opts?: { signal?: AbortSignal },
+  ): Promise<{ value: Uint8Array; expiresAt?: number }>;
+  set(
+    req: ContractKeyRequest & { value: Uint8Array; expiresAt?: number },
+    opts?: { signal?: AbortSignal },
+  ): Promise<void>;
+  remove(req: ContractKeyRequest, opts?: { signal?: AbortSignal }): Promise<void>;
+}
+
+/** The pool under test: core's `PeerPool` contract. */
+export interface ContractPool {
+  readonly self: string;
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  setPeers(...urls: string[]): void;
+  readonly peerUrls: readonly string[];
+  pickPeer(key: string): ContractPeerGetter | undefined;
+  peers(): readonly ContractPeerGetter[];
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/** A value as a group hands it out (core's ByteView). */
+export interface ContractValue {
+  readonly byteLength: number;
+  byteSlice(): Uint8Array;
+  toString(): string;
+}
+
+/** What the suite uses of a core Group. */
+export interface ContractGroup {
+  get(key: string, opts?: { signal?: AbortSignal }): Promise<ContractValue>;
+  set(key: string, value: string | Uint8Array): Promise<void>;
+  remove(key: string): Promise<{
+    ok: boolean;
+    owner: string | undefined;
+    failures: readonly unknown[];
+  }>;
+}
+
+/** The group options the suite uses (core's GroupOptions). */
+export interface ContractGroupOptions {
+  name: string;
+  cacheBytes: number;
+  getter: (key: string, opts: { signal: AbortSignal }) => Promise<string | Uint8Array>;
+  maxKeyBytes?: number;
+  hotCache?: false;
+}
+
+/** What the suite uses of a core GroupRegistry. */
+export interface ContractRegistry {
+  newGroup(options: ContractGroupOptions): ContractGroup;
+  /** Takes the pool (a core PeerPicker, which testkit cannot name: hence `never`). */
+  registerPeers(peers: never): void;
+}
+
+/** pino-compatible logger (core's Logger). */
+export interface ContractLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** The options every pool takes (core's `PeerPoolOptions`), as the factory gets them. */
+export interface ContractPoolOptions<R> {
+  self: string;
+  registry: R;
+  replicas?: number;
+  hash?: (s: string) => number;
+  timeoutMs?: number;
+  auth?: { secret: string; header?: string };
+  maxBodyBytes?: number;
+  agentOptions?: AgentOptions;
+  logger?: ContractLogger;
+}
+
+/** A core error with its {@link ContractPeerError.kind} (core's PeerError). */
+export interface ContractPeerError extends Error {
+  readonly kind: string;
+  readonly peer: string;
+}
+
+/** Options of {@link describeTransportContract}. */
+export interface TransportContractOptions<R extends ContractRegistry> {
+  /** The transport's name, for the describe block, e.g. `"HttpPool"`. */
+  name: string;
+  /** Makes a pool of the transport from the common options (the suite sets no others). */
+  pool: (options: ContractPoolOptions<R>) => ContractPool;
+  /** core's GroupRegistry. */
+  GroupRegistry: new () => R;
+  /** core's NotFoundError. */
+  NotFoundError: new (
+    key: string,
+  ) => Error;
+  /** core's InvalidArgumentError. */
+  InvalidArgumentError: abstract new (
+    message: string,
+  ) => Error;
+  /** core's PeerError. */
+  PeerError: abstract new (
+    ...args: never[]
+  ) => ContractPeerError;
+}
+
+const LOOPBACK = "127.0.0.1";
+const GROUP = "scores";
+const KiB = 1024;
+
+/** The bytes of a value, as a Buffer (for exact comparisons). */
+const bytes = (v: Uint8Array | ContractValue): Buffer =>
+  v instanceof Uint8Array
+    ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    : Buffer.from(v.byteSlice());
+
+/** Bytes 0..255 repeated to `n` bytes: every byte value, not valid UTF-8. */
+const pattern = (n: number, seed = 0): Uint8Array => {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 255;
+  return out;
+};
+
+/**
+ * Declares the contract suite of one transport's pool (call it at the top level of a
+ * `*.test.ts` file). See the file comment.
+ */
+export function describeTransportContract<R extends ContractRegistry>(
+  o: TransportContractOptions<R>,
+): void {
+  const { GroupRegistry, NotFoundError, InvalidArgumentError, PeerError } = o;
+
+  /** One process of a cluster: a pool serving a registry with the "scores" group. */
+  interface Node {
+    label: string;
+    url: string;
+    pool: ContractPool;
+    registry: R;
+    group: ContractGroup;
+    /** Every key the "scores" getter was called with, in order. */
+    calls: string[];
+    /** What the getter answers; by default `"<label>:<key>"`, so a value tells its loader. */
+    load: (key: string, signal: AbortSignal) => Promise<string | Uint8Array>;
+  }
+
+  interface NodeOptions {
+    pool?: Partial<ContractPoolOptions<R>>;
+    group?: Partial<ContractGroupOptions>;
+  }
+
+  /** Undone in reverse order after each test: pools closed, blocked getters released. */
+  const cleanups: (() => unknown)[] = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()?.();
+  });
+
+  /** A pool made by the transport's factory, closed after the test. */
+  const makePool = (options: ContractPoolOptions<R>): ContractPool => {
+    const pool = o.pool(options);
+    cleanups.push(() => pool.close());
+    return pool;
+  };
+
+  /** A promise that stays pending until the end of the test (a getter that hangs). */
+  const untilTestEnd = (): Promise<void> => {
+    const gate = deferred<void>();
+    cleanups.push(() => gate.resolve());
+    return gate.promise;
+  };
+
+  /** A node listening on 127.0.0.1; its ring is left empty. */
+  const startNode = async (label: string, opts: NodeOptions = {}): Promise<Node> => {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const url = `http://${LOOPBACK}:${port}`;
+      const registry = new GroupRegistry();
+      const node = { label, url, registry, calls: [] as string[] } as Node;
+      node.load = async (key) => `${label}:${key}`;
+      node.group = registry.newGroup({
+        name: GROUP,
+        cacheBytes: 64 << 20,
+        // No hot cache: whether A keeps a copy of B's value would be random.
+        hotCache: false,
+        getter: async (key, { signal }) => {
+          node.calls.push(key);
+          return node.load(key, signal);
+        },
+        ...opts.group,
+      });
+      node.pool = makePool({ self: url, registry, ...opts.pool });
+      try {
+        const addr = await node.pool.listen(port, LOOPBACK);
+        expect(addr.port).toBe(port);
+        return node;
+      } catch (err) {
+        // Another test process took the port between freePort's probe and listen.
+        if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 5) throw err;
+      }
+    }
+  };
+
+  /**
+   * Nodes A and B, both with the ring `[A, B]` and their pool registered as their
+   * registry's peers; `toB` is A's client of B.
+   */
+  const cluster = async (
+    opts: { a?: NodeOptions; b?: NodeOptions; pool?: Partial<ContractPoolOptions<R>> } = {},
+  ) => {
+    const a = await startNode("A", { ...opts.a, pool: { ...opts.pool, ...opts.a?.pool } });
+    const b = await startNode("B", { ...opts.b, pool: { ...opts.pool, ...opts.b?.pool } });
+    a.pool.setPeers(a.url, b.url);
+    b.pool.setPeers(a.url, b.url);
+    a.registry.registerPeers(a.pool as never);
+    b.registry.registerPeers(b.pool as never);
+    expect(a.pool.peers()).toHaveLength(1);
+    const toB = a.pool.peers()[0] as ContractPeerGetter;
+    /**
+     * `base`, or `base~N` for the first N that B owns (by both rings): the key keeps what
+     * `base` holds (slashes, unicode, ...) whatever the ring makes of it.
+     */
+    const ownedByB = (base: string): string => {
+      for (let i = 0; i < 10_000; i++) {
+        const key = i === 0 ? base : `${base}~${i}`;
+        if (a.pool.pickPeer(key)?.id === toB.id) {
+          expect(b.pool.pickPeer(key)).toBeUndefined();
+          return key;
+        }
+      }
+      throw new Error(`no key owned by B from ${base}`);
+    };
+    return { a, b, toB, ownedByB };
+  };
+
+  /** A client-only pool (never listening) whose only peer is `url`. */
+  const clientOf = (url: string, opts: Partial<ContractPoolOptions<R>> = {}) => {
+    const pool = makePool({
+      self: `http://${LOOPBACK}:1`,
+      registry: new GroupRegistry(),
+      ...opts,
+    });
+    pool.setPeers(url);
+    const peer = pool.peers()[0];
+    if (peer === undefined) throw new Error("setPeers made no client");
+    return { pool, peer };
+  };
+
+  /** What `p` rejected with, checked to be a core PeerError. */
+  const peerError = async (p: Promise<unknown>): Promise<ContractPeerError> => {
+    const err = await p.then(
+      () => new Error("expected a PeerError, the call succeeded"),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PeerError);
+    return err as ContractPeerError;
+  };
+
+  const validOptions = (): ContractPoolOptions<R> => ({
+    self: `http://${LOOPBACK}:1`,
+    registry: new GroupRegistry(),
+  });
+
+  describe(`${o.name}: PeerPool contract`, () => {
+    describe("lifecycle and options", () => {
+      it("listen() with no arguments serves on a free port", async () => {
+        const server = await startNode("S");
+        // A second pool on the same registry: listen() without a port, without a host.
+        const pool = makePool({ self: `http://${LOOPBACK}:2`, registry: server.registry });
+        const addr = await pool.listen();
+        expect(addr.port).toBeGreaterThan(0);
+        const { peer } = clientOf(`http://${LOOPBACK}:${addr.port}`);
+        const got = await peer.get({ group: GROUP, key: "Tom" });
+        expect(bytes(got.value).toString()).toBe("S:Tom");
+      });
+
+      it('listen(0, "127.0.0.1") serves on a free loopback port', async () => {
+        const pool = makePool(validOptions());
+        const addr = await pool.listen(0, LOOPBACK);
+        expect(addr.port).toBeGreaterThan(0);
+        expect(addr.address).toBe(LOOPBACK);
+      });
+
+      it("listen rejects while listening and after close; close is safe twice", async () => {
+        const never = makePool(validOptions());
+        await never.close();
+        await never.close();
+
+        const server = await startNode("S");
+        const { peer } = clientOf(server.url);
+        await expect(server.pool.listen(0, LOOPBACK)).rejects.toThrow();
+        // Still serving after the refused second listen.
+        expect(bytes((await peer.get({ group: GROUP, key: "k" })).value).toString()).toBe("S:k");
+        await server.pool.close();
+        await server.pool.close();
+        await expect(server.pool.listen(0, LOOPBACK)).rejects.toThrow();
+        // Closed means closed: the port no longer answers.
+        expect((await peerError(peer.get({ group: GROUP, key: "k2" }))).kind).toBe("unavailable");
+      });
+
+      it("self and peerUrls: self included, in the order given, duplicates once", async () => {
+        const self = "http://10.0.0.1:8001";
+        const b = "http://10.0.0.2:8001";
+        const c = "https://10.0.0.3:8443/cache";
+        const pool = makePool({ ...validOptions(), self });
+        expect(pool.self).toBe(self);
+        expect(pool.peerUrls).toEqual([]);
+        expect(pool.peers()).toEqual([]);
+        pool.setPeers(b, self, b, c, self);
+        expect(pool.peerUrls).toEqual([b, self, c]);
+        expect(pool.peers()).toHaveLength(2);
+        pool.setPeers(self);
+        expect(pool.peerUrls).toEqual([self]);
+        expect(pool.peers()).toEqual([]);
+        expect(pool.pickPeer("any key")).toBeUndefined();
+      });
+
+      it("setPeers refuses a non-http URL with a TypeError and changes nothing", async () => {
+        const self = "http://10.0.0.1:8001";
+        const b = "http://10.0.0.2:8001";
+        const pool = makePool({ ...validOptions(), self });
+        pool.setPeers(self, b);
+        const ids = () => pool.peers().map((p) => p.id);
+        const before = ids();
+        expect(before).toHaveLength(1);
+        for (const bad of ["ftp://x", "not a url", ""]) {
+          expect(() => pool.setPeers(self, "http://10.0.0.3:8001", bad)).toThrow(TypeError);
+          expect(pool.peerUrls).toEqual([self, b]);
+          expect(ids()).toEqual(before);
+        }
+      });
+
+      it("refuses bad options: timeoutMs, replicas, maxBodyBytes, self, registry", () => {
+        for (const timeoutMs of [0, Number.POSITIVE_INFINITY, -1, Number.NaN]) {
+          expect(() => o.pool({ ...validOptions(), timeoutMs })).toThrow(RangeError);
+        }
+        expect(() => o.pool({ ...validOptions(), replicas: 1.5 })).toThrow(RangeError);
+        expect(() => o.pool({ ...validOptions(), replicas: 0 })).toThrow(RangeError);
+        expect(() => o.pool({ ...validOptions(), maxBodyBytes: 0 })).toThrow(RangeError);
+        expect(() => o.pool({ ...validOptions(), self: "ftp://x" })).toThrow(TypeError);
+        expect(() => o.pool({ ...validOptions(), self: "" })).toThrow(TypeError);
+        expect(() => o.pool({ ...validOptions(), registry: undefined as never })).toThrow(
+          TypeError,
+        );
+      });
+    });
+
+    describe("routing and values", () => {
+      it("a key owned by B, asked at A, is loaded once, by B's getter", async () => {
+        const { a, b, ownedByB } = await cluster();
+        const key = ownedByB("Tom");
+        expect((await a.group.get(key)).toString()).toBe(`B:${key}`);
+        expect((await a.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual([key]);
+        expect(a.calls).toEqual([]);
+      });
+
+      it("values round-trip exactly: empty, unicode, every byte, 1 MiB", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        const values = new Map<string, string | Uint8Array>([
+          ["empty", ""],
+          ["unicode", "ключ🔑 ✓ 中文"],
+          ["bytes", pattern(256)],
+          ["big", pattern(1024 * KiB, 7)],
+        ]);
+        const byKey = new Map<string, string | Uint8Array>();
+        b.load = async (key) => {
+          const v = byKey.get(key);
+          if (v === undefined) throw new Error(`unexpected key ${key}`);
+          return v;
+        };
+        for (const [name, value] of values) {
+          const expected = bytes(typeof value === "string" ? Buffer.from(value) : value);
+          const key = ownedByB(name);
+          byKey.set(key, value);
+          const viaGroup = await a.group.get(key);
+          expect(viaGroup.byteLength).toBe(expected.length);
+          expect(bytes(viaGroup).equals(expected)).toBe(true);
+          const direct = await toB.get({ group: GROUP, key });
+          expect(bytes(direct.value).equals(expected)).toBe(true);
+          expect(direct.expiresAt).toBeUndefined();
+        }
+        expect(a.calls).toEqual([]);
+        expect(b.calls).toEqual([...byKey.keys()]);
+      });
+
+      it("keys with / % + space ? # .. and unicode reach the owner intact", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        const keys = [
+          "a/b",
+          "/lead",
+          "trail/",
+          "100%",
+          "%2F",
+          "%zz",
+          "a+b",
+          "a b",
+          "why?x=1",
+          "#frag",
+          "x/../y",
+          "..",
+          "ключ🔑",
+        ];
+        // Through A's group, for keys B owns (`key`, or `key~N`).
+        const owned = keys.map(ownedByB);
+        for (const key of owned) expect((await a.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual(owned);
+        // Straight to B, exactly these keys (B loads each itself, whoever owns it; those
+        // already loaded above are cached).
+        for (const key of keys) {
+          const got = await toB.get({ group: GROUP, key });
+          expect(bytes(got.value).toString()).toBe(`B:${key}`);
+        }
+        const all = new Set([...owned, ...keys]);
+        expect(new Set(b.calls)).toEqual(all);
+        expect(b.calls).toHaveLength(all.size);
+        expect(a.calls).toEqual([]);
+      });
+
+      it("concurrent gets of one cold key at A call B's getter once", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        const key = ownedByB("cold");
+        const entered = deferred<void>();
+        const release = deferred<void>();
+        b.load = async (k) => {
+          entered.resolve();
+          await release.promise;
+          return `B:${k}`;
+        };
+        const gets = [
+          ...Array.from({ length: 10 }, () => a.group.get(key).then((v) => v.toString())),
+          // Straight to B too: B's own dedupe, past A's.
+          ...Array.from({ length: 10 }, () =>
+            toB.get({ group: GROUP, key }).then((v) => bytes(v.value).toString()),
+          ),
+        ];
+        await entered.promise;
+        release.resolve();
+        expect(await Promise.all(gets)).toEqual(Array(20).fill(`B:${key}`));
+        expect(b.calls).toEqual([key]);
+        expect(a.calls).toEqual([]);
+      });
+
+      it("direct set and get carry the value's expiry", async () => {
+        const { b, toB } = await cluster();
+        const expiresAt = Date.now() + 3_600_000;
+        await toB.set({ group: GROUP, key: "exp", value: Buffer.from("soon"), expiresAt });
+        const got = await toB.get({ group: GROUP, key: "exp" });
+        expect(bytes(got.value).toString()).toBe("soon");
+        expect(got.expiresAt).toBe(expiresAt);
+        await toB.set({ group: GROUP, key: "forever", value: Buffer.from("always") });
+        expect((await toB.get({ group: GROUP, key: "forever" })).expiresAt).toBeUndefined();
+        expect(b.calls).toEqual([]);
+      });
+    });
+
+    describe("owner answers and failures", () => {
+      it("not found at the owner: NotFoundError at A, B's getter once, A's never", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        b.load = async (key) => {
+          throw new NotFoundError(key);
+        };
+        const key = ownedByB("nobody");
+        await expect(a.group.get(key)).rejects.toBeInstanceOf(NotFoundError);
+        expect(b.calls).toEqual([key]);
+        expect(a.calls).toEqual([]);
+        expect((await peerError(toB.get({ group: GROUP, key: "ghost" }))).kind).toBe("not_found");
+      });
+
+      it("a failing getter at the owner is passed on, not reloaded at A", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        b.load = async () => {
+          throw new Error("database is down");
+        };
+        const key = ownedByB("boom");
+        expect((await peerError(a.group.get(key))).kind).toBe("getter_failed");
+        expect(b.calls).toEqual([key]);
+        expect(a.calls).toEqual([]);
+        expect((await peerError(toB.get({ group: GROUP, key: "boom2" }))).kind).toBe(
+          "getter_failed",
+        );
+      });
+
+      it("an unreachable owner: A loads the key itself, without an error", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        const warm = ownedByB("warm");
+        await a.group.get(warm); // a kept-alive connection to B, now stale
+        await b.pool.close();
+        const key = ownedByB("orphan");
+        expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
+        expect(a.calls).toEqual([key]);
+        expect(b.calls).toEqual([warm]);
+        expect((await peerError(toB.get({ group: GROUP, key: "x" }))).kind).toBe("unavailable");
+      });
+
+      it("an owner without the group: A loads the key itself", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        const onlyA: string[] = [];
+        const group = a.registry.newGroup({
+          name: "only-a",
+          cacheBytes: 1 << 20,
+          hotCache: false,
+          getter: async (key) => {
+            onlyA.push(key);
+            return `A-only:${key}`;
+          },
+        });
+        const key = ownedByB("k");
+        expect((await group.get(key)).toString()).toBe(`A-only:${key}`);
+        expect(onlyA).toEqual([key]);
+        expect(b.calls).toEqual([]);
+        expect((await peerError(toB.get({ group: "only-a", key }))).kind).toBe("unavailable");
+      });
+
+      it("a key over the group's maxKeyBytes is refused by the owner as invalid_argument", async () => {
+        const { a, b, toB, ownedByB } = await cluster({ b: { group: { maxKeyBytes: 16 } } });
+        for (const key of ["k".repeat(17), "é".repeat(9) /* 9 characters, 18 bytes */]) {
+          expect((await peerError(toB.get({ group: GROUP, key }))).kind).toBe("invalid_argument");
+          const value = Buffer.from("v");
+          expect((await peerError(toB.set({ group: GROUP, key, value }))).kind).toBe(
+            "invalid_argument",
+          );
+          expect((await peerError(toB.remove({ group: GROUP, key }))).kind).toBe(
+            "invalid_argument",
+          );
+          // The owner's group says the same on its own.
+          await expect(b.group.get(key)).rejects.toBeInstanceOf(InvalidArgumentError);
+        }
+        // At the limit is fine, and the server is still serving.
+        const atLimit = "k".repeat(16);
+        expect(bytes((await toB.get({ group: GROUP, key: atLimit })).value).toString()).toBe(
+          `B:${atLimit}`,
+        );
+        expect(b.calls).toEqual([atLimit]);
+        // A's group (limit 4096) asks B, whose refusal is passed on, not loaded locally.
+        const long = ownedByB("k".repeat(17));
+        expect((await peerError(a.group.get(long))).kind).toBe("invalid_argument");
+        expect(a.calls).toEqual([]);
+        expect(b.calls).toEqual([atLimit]);
+      });
+    });
+
+    describe("set and remove through the pool", () => {
+      it("group.set at A stores the value at the owner B", async () => {
+        const { a, b, ownedByB } = await cluster();
+        const key = ownedByB("stored");
+        await a.group.set(key, "set at A");
+        expect((await b.group.get(key)).toString()).toBe("set at A");
+        expect((await a.group.get(key)).toString()).toBe("set at A");
+        const binary = ownedByB("binary");
+        await a.group.set(binary, pattern(300, 3));
+        expect(bytes(await b.group.get(binary)).equals(bytes(pattern(300, 3)))).toBe(true);
+        expect(b.calls).toEqual([]);
+        expect(a.calls).toEqual([]);
+      });
+
+      it("group.remove at A removes the key at the owner B and reports ok", async () => {
+        const { a, b, toB, ownedByB } = await cluster();
+        const key = ownedByB("gone");
+        expect((await b.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual([key]);
+        const result = await a.group.remove(key);
+        expect(result.ok).toBe(true);
+        expect(result.failures).toEqual([]);
+        expect(result.owner).toBe(toB.id);
+        expect((await b.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual([key, key]);
+        expect(a.calls).toEqual([]);
+      });
+    });
+
+    describe("authentication", () => {
+      it.each([
+        ["the default header", { secret: "s3cr3t!" }],
+        ["a custom header", { secret: "s3cr3t!", header: "X-Peer-Auth" }],
+      ])("peers sharing the secret (%s) get, set and remove", async (_, auth) => {
+        const { a, b, ownedByB } = await cluster({ pool: { auth } });
+        const key = ownedByB("Tom");
+        expect((await a.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual([key]);
+        const stored = ownedByB("stored");
+        await a.group.set(stored, "via A");
+        expect((await b.group.get(stored)).toString()).toBe("via A");
+        expect((await a.group.remove(key)).ok).toBe(true);
+        expect((await b.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual([key, key]);
+        expect(a.calls).toEqual([]);
+      });
+
+      it.each([
+        ["no secret", { secret: "s3cr3t!" }, undefined],
+        ["a wrong secret", { secret: "s3cr3t!" }, { secret: "guess" }],
+        [
+          "the secret in the wrong header",
+          { secret: "s3cr3t!", header: "x-peer-auth" },
+          { secret: "s3cr3t!" },
+        ],
+      ])(
+        "a client with %s is refused as unavailable and changes nothing",
+        async (_, serverAuth, clientAuth) => {
+          const { b } = await cluster({ pool: { auth: serverAuth } });
+          const { peer } = clientOf(b.url, clientAuth === undefined ? {} : { auth: clientAuth });
+          // B owns these by its own ring, so B's group loads them itself.
+          const owned = (base: string): string => {
+            for (let i = 0; ; i++) {
+              const key = `${base}~${i}`;
+              if (b.pool.pickPeer(key) === undefined) return key;
+            }
+          };
+          const cached = owned("cached");
+          expect((await b.group.get(cached)).toString()).toBe(`B:${cached}`);
+
+          const got = owned("got");
+          expect((await peerError(peer.get({ group: GROUP, key: got }))).kind).toBe("unavailable");
+          expect(b.calls).toEqual([cached]);
+
+          const set = owned("set");
+          const value = Buffer.from("forged");
+          expect((await peerError(peer.set({ group: GROUP, key: set, value }))).kind).toBe(
+            "unavailable",
+          );
+          expect((await b.group.get(set)).toString()).toBe(`B:${set}`);
+
+          expect((await peerError(peer.remove({ group: GROUP, key: cached }))).kind).toBe(
+            "unavailable",
+          );
+          expect((await b.group.get(cached)).toString()).toBe(`B:${cached}`);
+          expect(b.calls).toEqual([cached, set]);
+        },
+      );
+    });
+
+    describe("abort", () => {
+      it("an already aborted signal rejects with aborted and asks nothing", async () => {
+        const { b, toB } = await cluster();
+        const signal = AbortSignal.abort();
+        const err = await peerError(toB.get({ group: GROUP, key: "k" }, { signal }));
+        expect(err.kind).toBe("aborted");
+        expect(
+          (
+            await peerError(
+              toB.set({ group: GROUP, key: "s", value: Buffer.from("v") }, { signal }),
+            )
+          ).kind,
+        ).toBe("aborted");
+        expect((await peerError(toB.remove({ group: GROUP, key: "s" }, { signal }))).kind).toBe(
+          "aborted",
+        );
+        // The next call (no signal) goes through: nothing of the above reached the getter.
+        expect(bytes((await toB.get({ group: GROUP, key: "after" })).value).toString()).toBe(
+          "B:after",
+        );
+        expect(b.calls).toEqual(["after"]);
+      });
+
+      it("a signal aborted mid-call rejects with aborted, before the call's deadline", async () => {
+        // With a deadline far away, a client that ignored the abort would hang (and the
+        // test time out) or fail as unavailable: only a prompt abort passes.
+        const { b, toB } = await cluster({ a: { pool: { timeoutMs: 60_000 } } });
+        const entered = deferred<void>();
+        const hang = untilTestEnd();
+        b.load = async (key) => {
+          entered.resolve();
+          await hang;
+          return `B:${key}`;
+        };
+        const ac = new AbortController();
+        const call = peerError(toB.get({ group: GROUP, key: "slow" }, { signal: ac.signal }));
+        await entered.promise;
+        ac.abort();
+        expect((await call).kind).toBe("aborted");
+        expect(b.calls).toEqual(["slow"]);
+      });
+    });
+
+    describe("deadlines and body caps", () => {
+      it("a call past timeoutMs fails as unavailable, and A loads the key itself", async () => {
+        const { a, b, toB, ownedByB } = await cluster({ a: { pool: { timeoutMs: 200 } } });
+        const hang = untilTestEnd();
+        b.load = async (key) => {
+          await hang;
+          return `B:${key}`;
+        };
+        expect((await peerError(toB.get({ group: GROUP, key: "slow" }))).kind).toBe("unavailable");
+        const key = ownedByB("slow-too");
+        expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
+        expect(a.calls).toEqual([key]);
+      });
+
+      it("an answer over the client's maxBodyBytes fails as unavailable", async () => {
+        const { a, b, toB, ownedByB } = await cluster({ a: { pool: { maxBodyBytes: KiB } } });
+        b.load = async (key) => (key.startsWith("big") ? pattern(4 * KiB) : pattern(KiB / 2));
+        expect((await peerError(toB.get({ group: GROUP, key: "big" }))).kind).toBe("unavailable");
+        // Well under the cap is fine, on the same client.
+        expect((await toB.get({ group: GROUP, key: "small" })).value.byteLength).toBe(KiB / 2);
+        // Through the group: the owner's answer is unreadable, so A loads it itself.
+        const key = ownedByB("big");
+        expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
+        expect(a.calls).toEqual([key]);
+      });
+
+      it("a set over the server's maxBodyBytes is refused and not stored", async () => {
+        const { a, b, toB, ownedByB } = await cluster({ b: { pool: { maxBodyBytes: KiB } } });
+        const key = ownedByB("big");
+        const err = await peerError(toB.set({ group: GROUP, key, value: pattern(4 * KiB) }));
+        expect(["invalid_argument", "unavailable"]).toContain(err.kind);
+        await expect(a.group.set(key, pattern(4 * KiB))).rejects.toBeInstanceOf(PeerError);
+        expect((await b.group.get(key)).toString()).toBe(`B:${key}`);
+        expect(b.calls).toEqual([key]);
+        // Well under the cap is stored, on the same client.
+        const small = ownedByB("small");
+        await toB.set({ group: GROUP, key: small, value: pattern(KiB / 2) });
+        expect(bytes(await b.group.get(small)).equals(bytes(pattern(KiB / 2)))).toBe(true);
+        expect(b.calls).toEqual([key]);
+      });
+    });
+
+    describe("membership", () => {
+      it("after B leaves A's ring, its keys load at A; after it rejoins, at B again", async () => {
+        const { a, b, ownedByB } = await cluster();
+        const before = ownedByB("before");
+        const after = ownedByB("after");
+        const back = ownedByB("back");
+        expect((await a.group.get(before)).toString()).toBe(`B:${before}`);
+
+        a.pool.setPeers(a.url);
+        expect(a.pool.peerUrls).toEqual([a.url]);
+        expect(a.pool.peers()).toEqual([]);
+        expect(a.pool.pickPeer(after)).toBeUndefined();
+        expect((await a.group.get(after)).toString()).toBe(`A:${after}`);
+        expect(a.calls).toEqual([after]);
+        expect(b.calls).toEqual([before]);
+
+        a.pool.setPeers(a.url, b.url);
+        expect(a.pool.peers()).toHaveLength(1);
+        expect((await a.group.get(back)).toString()).toBe(`B:${back}`);
+        expect(b.calls).toEqual([before, back]);
+        expect(a.calls).toEqual([after]);
+      });
+    });
+  });
+}
