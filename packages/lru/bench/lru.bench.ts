@@ -1,6 +1,6 @@
 /**
  * @tinycache/lru beside the LRUs a Node user would pick instead, in one process,
- * interleaved, on the same op streams (method: shared/docs/benchmarks.md).
+ * interleaved, on the same op streams (method: docs/benchmarks.md).
  *
  * Workload: 1M ops, 90% get / 10% set, 100k distinct ~20-char keys, capacity 10k entries of
  * 100-byte Uint8Array values; Zipf(0.99) and uniform key streams. Every contender gets a

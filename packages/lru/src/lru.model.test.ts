@@ -13,7 +13,7 @@ interface Entry {
   key: string;
   value: string;
   size: number;
-  expires: number; // 0 = never
+  expires: number; // Infinity = never
 }
 
 const enc = new TextEncoder();
@@ -32,7 +32,7 @@ class Model {
     return this.entries.reduce((s, e) => s + e.size, 0);
   }
   #expired(e: Entry): boolean {
-    return e.expires !== 0 && e.expires <= this.now();
+    return e.expires <= this.now();
   }
   #index(key: string): number {
     return this.entries.findIndex((e) => e.key === key);
@@ -60,21 +60,21 @@ class Model {
   set(key: string, value: string, ttl: number): boolean {
     const size = sizeOf(key, value);
     const i = this.#index(key);
-    if (this.maxBytes > 0 && size > this.maxBytes) {
+    if (size > this.maxBytes) {
       if (i >= 0) this.#remove(i, this.#expired(this.entries[i] as Entry) ? "expire" : "delete");
       return false;
     }
-    const expires = ttl > 0 ? this.now() + ttl : 0;
+    const expires = this.now() + ttl; // Infinity stays Infinity
     if (i >= 0) {
       const [old] = this.entries.splice(i, 1) as [Entry];
       if (old.value !== value) {
         this.events.push([key, old.value, this.#expired(old) ? "expire" : "replace"]);
       }
-    } else if (this.maxEntries > 0 && this.entries.length >= this.maxEntries) {
+    } else if (this.entries.length >= this.maxEntries) {
       this.#evictLast();
     }
     this.entries.unshift({ key, value, size, expires });
-    while (this.maxBytes > 0 && this.bytes > this.maxBytes) this.#evictLast();
+    while (this.bytes > this.maxBytes) this.#evictLast();
     return true;
   }
   get(key: string): string | undefined {
@@ -170,7 +170,7 @@ function run(seed: number, ops: number, maxBytes: number, maxEntries: number, de
     if (r < 0.3) {
       op = "set";
       const value = pick(VALUES);
-      const ttl = rnd() < 0.3 ? pick([0, 1, 5, 20, 100]) : undefined;
+      const ttl = rnd() < 0.3 ? pick([Number.POSITIVE_INFINITY, 1, 5, 20, 100]) : undefined;
       got = cache.set(key, value, ttl === undefined ? undefined : { ttlMs: ttl });
       want = model.set(key, value, modelTtl(ttl));
     } else if (r < 0.55) {
@@ -211,16 +211,17 @@ function run(seed: number, ops: number, maxBytes: number, maxEntries: number, de
     expect(cache.size, where).toBe(model.entries.length);
     expect(cache.bytes, where).toBe(model.bytes);
     expect(events, where).toEqual(model.events);
-    if (maxBytes > 0) expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
-    if (maxEntries > 0) expect(cache.size).toBeLessThanOrEqual(maxEntries);
+    expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(cache.size).toBeLessThanOrEqual(maxEntries);
     events.length = 0;
     model.events.length = 0;
   }
 }
 
 describe("LRUCache vs a reference model (100k random operations in total)", () => {
-  it("byte-bounded", () => run(1, 30_000, 60, 0, 0), 60_000);
-  it("entry-bounded", () => run(2, 25_000, 0, 7, 0), 60_000);
+  const NONE = Number.POSITIVE_INFINITY;
+  it("byte-bounded", () => run(1, 30_000, 60, NONE, NONE), 60_000);
+  it("entry-bounded", () => run(2, 25_000, NONE, 7, NONE), 60_000);
   it("both bounds, default ttl", () => run(3, 25_000, 50, 5, 30), 60_000);
-  it("tight byte bound (most entries barely fit)", () => run(4, 20_000, 12, 0, 0), 60_000);
+  it("tight byte bound (most entries barely fit)", () => run(4, 20_000, 12, NONE, NONE), 60_000);
 });

@@ -97,31 +97,62 @@ describe("custom sizeOf", () => {
 
 describe("options", () => {
   it("rejects bad bounds, ttl and callbacks", () => {
-    for (const v of [-1, Number.NaN, 1.5, Number.POSITIVE_INFINITY]) {
+    for (const v of [-1, Number.NaN, 1.5, Number.NEGATIVE_INFINITY, 2 ** 60]) {
       expect(() => new LRUCache({ maxBytes: v })).toThrow(RangeError);
       expect(() => new LRUCache({ maxEntries: v })).toThrow(RangeError);
     }
     expect(() => new LRUCache({ maxBytes: "1" as unknown as number })).toThrow(TypeError);
     expect(() => new LRUCache({ ttlMs: -1 })).toThrow(RangeError);
     expect(() => new LRUCache({ ttlMs: Number.NaN })).toThrow(RangeError);
+    expect(() => new LRUCache({ ttlMs: "1" as unknown as number })).toThrow(TypeError);
     expect(() => new LRUCache({ sizeOf: 1 as unknown as () => number })).toThrow(TypeError);
     expect(() => new LRUCache({ onEvicted: "x" as unknown as () => void })).toThrow(TypeError);
     expect(() => new LRUCache({ now: 1 as unknown as () => number })).toThrow(TypeError);
     expect(() => new LRUCache(null as unknown as object)).toThrow(TypeError);
   });
 
-  it("0 means no bound", () => {
-    const c = new LRUCache<number, string>({ maxBytes: 0, maxEntries: 0 });
-    for (let i = 0; i < 5000; i++) c.set(i, "x");
-    expect(c.size).toBe(5000);
-    expect(c.maxBytes).toBe(0);
-    expect(c.maxEntries).toBe(0);
+  it("Infinity, or leaving a bound out, means no bound; the getters report Infinity", () => {
+    for (const c of [
+      new LRUCache<number, string>(),
+      new LRUCache<number, string>({
+        maxBytes: Number.POSITIVE_INFINITY,
+        maxEntries: Number.POSITIVE_INFINITY,
+      }),
+    ]) {
+      for (let i = 0; i < 5000; i++) c.set(i, "x");
+      expect(c.size).toBe(5000);
+      expect(c.maxBytes).toBe(Number.POSITIVE_INFINITY);
+      expect(c.maxEntries).toBe(Number.POSITIVE_INFINITY);
+    }
+    const bounded = new LRUCache({ maxBytes: 7, maxEntries: 3 });
+    expect([bounded.maxBytes, bounded.maxEntries]).toEqual([7, 3]);
+  });
+
+  it("0 is refused, and the error says to use Infinity for no limit", () => {
+    const hint = /must be an integer > 0; use Infinity \(or leave it out\) for no limit/;
+    expect(() => new LRUCache({ maxBytes: 0 })).toThrow(RangeError);
+    expect(() => new LRUCache({ maxBytes: 0 })).toThrow(hint);
+    expect(() => new LRUCache({ maxEntries: 0 })).toThrow(RangeError);
+    expect(() => new LRUCache({ maxEntries: 0 })).toThrow(/^maxEntries must be/);
+    const noExpiry =
+      /ttlMs must be > 0 milliseconds; use Infinity \(or leave it out\) for no expiry/;
+    expect(() => new LRUCache({ ttlMs: 0 })).toThrow(RangeError);
+    expect(() => new LRUCache({ ttlMs: 0 })).toThrow(noExpiry);
+    const c = new LRUCache<string, string>();
+    expect(() => c.set("a", "x", { ttlMs: 0 })).toThrow(noExpiry);
   });
 
   it("rejects a bad per-entry ttl with the cache unchanged", () => {
-    const c = new LRUCache<string, string>();
-    expect(() => c.set("a", "x", { ttlMs: -5 })).toThrow(RangeError);
-    expect(c.size).toBe(0);
+    const { events, onEvicted } = recorder<string, string>();
+    const c = new LRUCache<string, string>({ onEvicted });
+    c.set("a", "old");
+    for (const ttlMs of [-5, 0, Number.NaN]) {
+      expect(() => c.set("a", "x", { ttlMs })).toThrow(RangeError);
+      expect(() => c.set("b", "x", { ttlMs })).toThrow(RangeError);
+    }
+    expect([...c]).toEqual([["a", "old"]]);
+    expect(c.remainingTtl("a")).toBe(Number.POSITIVE_INFINITY);
+    expect(events).toEqual([]);
   });
 });
 
@@ -387,18 +418,33 @@ describe("TTL", () => {
     expect(c.remainingTtl("a")).toBeUndefined();
   });
 
-  it("applies the default ttl, and a per-entry 0 or Infinity overrides it", () => {
+  it("applies the default ttl; a per-entry Infinity or number overrides it", () => {
     const { now, advance } = clock();
     const c = new LRUCache<string, string>({ now, ttlMs: 50 });
     c.set("a", "1");
-    c.set("b", "2", { ttlMs: 0 });
+    c.set("b", "2", {});
     c.set("c", "3", { ttlMs: Number.POSITIVE_INFINITY });
     c.set("d", "4", { ttlMs: 500 });
+    expect(c.remainingTtl("c")).toBe(Number.POSITIVE_INFINITY);
     advance(60);
     expect(c.has("a")).toBe(false);
-    expect(c.peek("b")).toBe("2");
-    expect(c.has("c")).toBe(true);
+    expect(c.has("b")).toBe(false);
+    expect(c.peek("c")).toBe("3");
     expect(c.has("d")).toBe(true);
+  });
+
+  it("a default ttl of Infinity (or none) never expires; a per-entry ttl still does", () => {
+    const { now, advance } = clock();
+    for (const c of [
+      new LRUCache<string, string>({ now }),
+      new LRUCache<string, string>({ now, ttlMs: Number.POSITIVE_INFINITY }),
+    ]) {
+      c.set("forever", "1");
+      c.set("short", "2", { ttlMs: 10 });
+      advance(1e12);
+      expect([...c.keys()]).toEqual(["forever"]);
+      expect(c.remainingTtl("forever")).toBe(Number.POSITIVE_INFINITY);
+    }
   });
 
   it("reports expire (not delete/replace/evict) for expired entries", () => {

@@ -15,13 +15,15 @@ export type EvictionReason =
 
 export interface LRUCacheOptions<K, V> {
   /**
-   * Upper bound on {@link LRUCache.bytes}, the sum of entry sizes. `0` (the default) means
-   * no byte bound. A non-negative safe integer, else RangeError.
+   * Upper bound on {@link LRUCache.bytes}, the sum of entry sizes. A positive safe integer,
+   * or `Infinity` (the default, also when absent) for no byte bound. `0` is a RangeError:
+   * a cache that can hold no byte is a mistake, not a setting.
    */
   maxBytes?: number;
   /**
-   * Upper bound on the number of entries. `0` or absent means no entry bound. A
-   * non-negative safe integer, else RangeError. When known, slot arrays never grow past it.
+   * Upper bound on the number of entries. A positive safe integer, or `Infinity` (the
+   * default, also when absent) for no entry bound; `0` is a RangeError. When finite, slot
+   * arrays never grow past it.
    */
   maxEntries?: number;
   /**
@@ -40,9 +42,11 @@ export interface LRUCacheOptions<K, V> {
    */
   onEvicted?: (key: K, value: V, reason: EvictionReason) => void;
   /**
-   * Default time to live in milliseconds for entries set without their own `ttlMs`.
-   * `0` (default) or `Infinity` means entries never expire. Expired entries are never
-   * returned and leave lazily, when something touches them (no timers).
+   * Default time to live in milliseconds for entries set without their own `ttlMs`: a
+   * number > 0, or `Infinity` (the default, also when absent) for entries that never
+   * expire. `0` is a RangeError (an entry that expires as it is stored is never useful).
+   * Expired entries are never returned and leave lazily, when something touches them (no
+   * timers).
    */
   ttlMs?: number;
   /**
@@ -55,9 +59,10 @@ export interface LRUCacheOptions<K, V> {
 
 export interface SetOptions {
   /**
-   * Time to live of this entry in milliseconds from now; overrides the cache's `ttlMs`.
-   * `0` or `Infinity` means it never expires. To store an absolute wall-clock expiry, pass
-   * `expiresAtEpochMs - Date.now()`.
+   * Time to live of this entry in milliseconds from now, overriding the cache's `ttlMs`:
+   * a number > 0, or `Infinity` for an entry that never expires. Absent: the cache's
+   * `ttlMs`. `0` is a RangeError, with the cache unchanged. To store an absolute
+   * wall-clock expiry, pass `expiresAtEpochMs - Date.now()`.
    */
   ttlMs?: number;
 }
@@ -110,6 +115,7 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
   readonly #maxEntries: number;
   readonly #sizeOf: ((key: K, value: V) => number) | undefined;
   readonly #onEvicted: ((key: K, value: V, reason: EvictionReason) => void) | undefined;
+  /** Default TTL; `Infinity` = never expires. */
   readonly #ttlMs: number;
   readonly #now: () => number;
 
@@ -125,10 +131,17 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("LRUCache options must be an object");
     }
-    const { maxBytes = 0, maxEntries = 0, sizeOf, onEvicted, ttlMs = 0, now } = options;
+    const {
+      maxBytes = Number.POSITIVE_INFINITY,
+      maxEntries = Number.POSITIVE_INFINITY,
+      sizeOf,
+      onEvicted,
+      ttlMs = Number.POSITIVE_INFINITY,
+      now,
+    } = options;
     checkBound("maxBytes", maxBytes);
     checkBound("maxEntries", maxEntries);
-    checkTtl(ttlMs, "ttlMs");
+    checkTtl("ttlMs", ttlMs);
     if (sizeOf !== undefined && typeof sizeOf !== "function") {
       throw new TypeError("sizeOf must be a function");
     }
@@ -138,18 +151,20 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     if (now !== undefined && typeof now !== "function") {
       throw new TypeError("now must be a function");
     }
-    this.#maxBytes = maxBytes === 0 ? Number.POSITIVE_INFINITY : maxBytes;
-    this.#maxEntries = maxEntries === 0 ? Number.POSITIVE_INFINITY : maxEntries;
+    this.#maxBytes = maxBytes;
+    this.#maxEntries = maxEntries;
     this.#sizeOf = sizeOf;
     this.#onEvicted = onEvicted;
-    this.#ttlMs = ttlMs === Number.POSITIVE_INFINITY ? 0 : ttlMs;
+    this.#ttlMs = ttlMs;
     this.#now = now ?? (() => performance.now());
     this.#capacity = Math.min(INITIAL_SLOTS, this.#maxEntries);
     this.#sizes = new Float64Array(this.#capacity);
     this.#keyBytes = new Uint32Array(this.#capacity);
     this.#next = new Int32Array(this.#capacity);
     this.#prev = new Int32Array(this.#capacity);
-    if (this.#ttlMs > 0) this.#expires = new Float64Array(this.#capacity);
+    if (this.#ttlMs !== Number.POSITIVE_INFINITY) {
+      this.#expires = new Float64Array(this.#capacity);
+    }
   }
 
   /** Number of entries held (expired entries count until they are noticed). */
@@ -162,14 +177,14 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     return this.#bytes;
   }
 
-  /** The byte bound (`0` = none). */
+  /** The byte bound (`Infinity` = none). */
   get maxBytes(): number {
-    return this.#maxBytes === Number.POSITIVE_INFINITY ? 0 : this.#maxBytes;
+    return this.#maxBytes;
   }
 
-  /** The entry bound (`0` = none). */
+  /** The entry bound (`Infinity` = none). */
   get maxEntries(): number {
-    return this.#maxEntries === Number.POSITIVE_INFINITY ? 0 : this.#maxEntries;
+    return this.#maxEntries;
   }
 
   /** The value for `key` and makes it the most recent entry; `undefined` if absent or expired. */
@@ -436,8 +451,8 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     let i = slot;
     let ttl = this.#ttlMs;
     if (options !== undefined && options.ttlMs !== undefined) {
-      checkTtl(options.ttlMs, "ttlMs");
-      ttl = options.ttlMs === Number.POSITIVE_INFINITY ? 0 : options.ttlMs;
+      checkTtl("ttlMs", options.ttlMs);
+      ttl = options.ttlMs;
     }
     if (size > this.#maxBytes) {
       if (i !== undefined) {
@@ -446,8 +461,8 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
       }
       return false;
     }
-    let expiresAt = 0;
-    if (ttl > 0) {
+    let expiresAt = 0; // never
+    if (ttl !== Number.POSITIVE_INFINITY) {
       expiresAt = this.#now() + ttl;
       if (this.#expires === undefined) this.#expires = new Float64Array(this.#capacity);
     }
@@ -650,16 +665,22 @@ function resized<T extends NumberArray>(a: T, length: number): T {
   return b;
 }
 
+/** A bound: a positive safe integer, or Infinity for none. */
 function checkBound(name: string, v: unknown): asserts v is number {
   if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new RangeError(`${name} must be a non-negative integer (0 = no bound), got ${v}`);
+  if (v !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(v) && v > 0)) {
+    throw new RangeError(
+      `${name} must be an integer > 0; use Infinity (or leave it out) for no limit, got ${v}`,
+    );
   }
 }
 
-function checkTtl(v: unknown, name: string): asserts v is number {
+/** A TTL: milliseconds > 0, or Infinity for no expiry. */
+function checkTtl(name: string, v: unknown): asserts v is number {
   if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
-  if (Number.isNaN(v) || v < 0) {
-    throw new RangeError(`${name} must be >= 0 milliseconds (0 = no expiry), got ${v}`);
+  if (!(v > 0)) {
+    throw new RangeError(
+      `${name} must be > 0 milliseconds; use Infinity (or leave it out) for no expiry, got ${v}`,
+    );
   }
 }
