@@ -1,11 +1,12 @@
 /**
- * core benchmarks (see /shared/docs/benchmarks.md):
+ * core benchmarks (method: docs/benchmarks.md):
  * 1. `group.get` on cache hits vs an async function around lru-cache's `get` (what a user
  *    would write instead), same keys, same run, interleaved. Goal >= 0.8x.
  * 2. Miss storms: 10k concurrent gets over 100 cold keys, on one node and on a 3-node
  *    in-memory cluster. Goal: getter calls == keys (ratio 1.0).
  */
-import { ByteView, GroupRegistry, InMemoryNetwork } from "@tinycache/core";
+import { ByteView, GroupRegistry } from "@tinycache/core";
+import { InMemoryNetwork } from "@tinycache/core/testing";
 import { compare, goal, makeKeys, printTable, ratio, uniformStream } from "@tinycache/testkit";
 import { LRUCache } from "lru-cache";
 

@@ -44,12 +44,36 @@ describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
     expect(c.stats("main")).toMatchObject({ items: 1, bytes: 10, evictions: 0 });
   });
 
-  it("a zero or negative budget stores nothing", () => {
-    for (const b of [0, -5]) {
-      const c = new TwoTierCache(b, Date.now);
-      expect(c.add("main", "a", entry(1))).toBe(false);
-      expect(c.stats("main").items).toBe(0);
+  it("a zero budget stores nothing, not even an empty entry", () => {
+    const c = new TwoTierCache(0, Date.now);
+    expect(c.add("main", "a", entry(1))).toBe(false);
+    expect(c.add("hot", "", entry(0))).toBe(false);
+    expect(c.stats("main").items + c.stats("hot").items).toBe(0);
+  });
+
+  it("an Infinity budget never evicts; a negative or NaN budget is a RangeError", () => {
+    const c = new TwoTierCache(Number.POSITIVE_INFINITY, Date.now);
+    const huge = { ...entry(10), size: 2 ** 40 }; // a size, not an allocation
+    for (let i = 0; i < 1000; i++) c.add(i % 2 ? "main" : "hot", `k${i}`, { ...huge });
+    expect(c.stats("main")).toMatchObject({ items: 500, evictions: 0 });
+    expect(c.stats("hot")).toMatchObject({ items: 500, evictions: 0 });
+    for (const b of [-1, Number.NaN, Number.NEGATIVE_INFINITY]) {
+      expect(() => new TwoTierCache(b, Date.now)).toThrow(
+        /cacheBytes must be >= 0 \(0 caches nothing\); use Infinity for no limit/,
+      );
     }
+  });
+
+  it("an entry it refuses still replaces the key: older copies in main and hot go", () => {
+    const clock = fakeClock();
+    const c = new TwoTierCache(50, clock.now);
+    c.add("main", "m", entry(10));
+    c.add("hot", "h", entry(10));
+    expect(c.add("main", "m", entry(10, clock.now()))).toBe(false); // already expired
+    expect(c.add("main", "h", entry(51))).toBe(false); // over the whole budget
+    expect(c.lookup("m")).toBeUndefined();
+    expect(c.lookup("h")).toBeUndefined();
+    expect(c.stats("main").items + c.stats("hot").items).toBe(0);
   });
 
   it("looks up main before hot, and a key lives in one cache only", () => {

@@ -26,7 +26,8 @@ export interface Entry {
 }
 
 class Tier {
-  readonly lru = new LRUCache<string, Entry>({ maxBytes: 0, sizeOf: (_k, e) => e.size });
+  /** Unbounded by itself: {@link TwoTierCache} keeps the two tiers under one budget. */
+  readonly lru = new LRUCache<string, Entry>({ sizeOf: (_k, e) => e.size });
   gets = 0;
   hits = 0;
   /** Hits taken by {@link TwoTierCache.fastHit}: each is one get and one hit. */
@@ -55,7 +56,16 @@ export class TwoTierCache {
   readonly #budget: number;
   readonly #now: () => number;
 
+  /**
+   * @param cacheBytes the budget of main + hot: `0` stores nothing, `Infinity` never
+   *   evicts. Negative or NaN is a RangeError.
+   */
   constructor(cacheBytes: number, now: () => number) {
+    if (!(cacheBytes >= 0)) {
+      throw new RangeError(
+        `cacheBytes must be >= 0 (0 caches nothing); use Infinity for no limit, got ${cacheBytes}`,
+      );
+    }
     this.#budget = cacheBytes;
     this.#now = now;
   }
@@ -120,14 +130,23 @@ export class TwoTierCache {
 
   /**
    * Stores `entry` in one cache and drops any copy in the other. Returns false when
-   * nothing was stored: a zero budget, an already expired entry, or an entry larger than
-   * the whole budget (storing it would only flush everything else; groupcache would).
+   * nothing was stored: an already expired entry, or an entry larger than the whole
+   * budget (storing it would only flush everything else; groupcache would), or any entry
+   * under a zero budget. Either way the entry is the key's newest answer, so any older
+   * copy of the key is dropped from both caches: it must not outlive its successor.
    */
   add(which: CacheType, key: string, entry: Entry): boolean {
-    if (this.#budget <= 0 || entry.size > this.#budget) return false;
-    if (entry.expiresAt !== 0 && entry.expiresAt <= this.#now()) return false;
-    const [tier, other] = which === "main" ? [this.main, this.hot] : [this.hot, this.main];
+    const tier = which === "main" ? this.main : this.hot;
+    const other = which === "main" ? this.hot : this.main;
     other.lru.delete(key);
+    if (
+      this.#budget === 0 ||
+      entry.size > this.#budget ||
+      (entry.expiresAt !== 0 && entry.expiresAt <= this.#now())
+    ) {
+      tier.lru.delete(key);
+      return false;
+    }
     tier.lru.set(key, entry);
     this.#shrink();
     return true;

@@ -1,9 +1,10 @@
 import { ByteView } from "@tinycache/byteview";
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError, NotFoundError, TinycacheError } from "./errors.js";
+import { type Group, keysLoading } from "./group.js";
 import type { GetterResult, GroupOptions } from "./options.js";
 import { GroupRegistry } from "./registry.js";
-import { deferred, fakeClock, flush } from "./testing.test-util.js";
+import { type Deferred, deferred, fakeClock, flush } from "./testing.test-util.js";
 
 function group(opts: Partial<GroupOptions> & Pick<GroupOptions, "getter">) {
   return new GroupRegistry().newGroup({ name: "g", cacheBytes: 1 << 20, ...opts });
@@ -191,6 +192,35 @@ describe("key and value limits", () => {
     expect(() =>
       r.newGroup({ name: "d", cacheBytes: 1, getter: "x" as unknown as GroupOptions["getter"] }),
     ).toThrow(TypeError);
+    for (const [option, value] of [
+      ["negativeTtlMs", -1],
+      ["maxKeyBytes", -1],
+      ["maxValueBytes", Number.NaN],
+      ["peerTimeoutMs", -1],
+    ] as const) {
+      expect(() => r.newGroup({ name: "e", cacheBytes: 1, getter, [option]: value })).toThrow(
+        RangeError,
+      );
+    }
+  });
+
+  it("peerTimeoutMs 0 is refused: the error says to use Infinity for no timeout", () => {
+    const r = new GroupRegistry();
+    const getter = async () => "v";
+    expect(() => r.newGroup({ name: "a", cacheBytes: 1, getter, peerTimeoutMs: 0 })).toThrow(
+      /peerTimeoutMs must be > 0 ms; use Infinity for no timeout, got 0/,
+    );
+    expect(() =>
+      r.newGroup({ name: "b", cacheBytes: 1, getter, peerTimeoutMs: Number.POSITIVE_INFINITY }),
+    ).not.toThrow();
+  });
+
+  it("maxKeyBytes reads the resolved key limit (default 4096, Infinity allowed)", async () => {
+    expect(group({ getter: async () => "v" }).maxKeyBytes).toBe(4096);
+    expect(group({ getter: async () => "v", maxKeyBytes: 10 }).maxKeyBytes).toBe(10);
+    const g = group({ getter: async () => "v", maxKeyBytes: Number.POSITIVE_INFINITY });
+    expect(g.maxKeyBytes).toBe(Number.POSITIVE_INFINITY);
+    await expect(g.get("k".repeat(100_000))).resolves.toBeDefined();
   });
 });
 
@@ -221,6 +251,20 @@ describe("not found and negative caching (penetration)", () => {
     clock.advance(1000);
     await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
     expect(getter).toHaveBeenCalledTimes(2);
+  });
+
+  it("negativeTtlMs Infinity caches not-found until evicted or replaced", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async (k: string) => {
+      throw new NotFoundError(k);
+    });
+    const g = group({ getter, negativeTtlMs: Number.POSITIVE_INFINITY, now: clock.now });
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    clock.advance(1e12);
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    expect(getter).toHaveBeenCalledTimes(1);
+    await g.set("ghost", "here");
+    expect((await g.get("ghost")).toString()).toBe("here");
   });
 
   it("a set replaces a negative entry", async () => {
@@ -290,6 +334,66 @@ describe("TTL and jitter (avalanche)", () => {
     clock.advance(50); // t = 951
     await Promise.all([g.get("a"), g.get("b"), g.get("c")]);
     expect(g.stats.localLoads - before).toBe(2); // b expired too; c lives until 1000
+  });
+
+  it("ttlMs left out or Infinity: values never expire", async () => {
+    const clock = fakeClock();
+    for (const ttl of [{}, { ttlMs: Number.POSITIVE_INFINITY }]) {
+      const getter = vi.fn(async () => "v");
+      const g = group({ getter, now: clock.now, ttlJitter: 0.5, ...ttl });
+      await g.get("k");
+      clock.advance(1e12);
+      await g.get("k");
+      expect(getter).toHaveBeenCalledTimes(1);
+      expect((await g.serveGet("k")).expiresAt).toBeUndefined();
+    }
+  });
+
+  it("ttlMs 0: every value expires at once, answering its load's callers but never cached", async () => {
+    const clock = fakeClock();
+    const gate = deferred<string>();
+    const getter = vi.fn(() => gate.promise);
+    const g = group({ getter, ttlMs: 0, now: clock.now });
+    const all = [g.get("k"), g.get("k"), g.get("k")];
+    await flush();
+    gate.resolve("v");
+    expect((await Promise.all(all)).map(String)).toEqual(["v", "v", "v"]);
+    expect(getter).toHaveBeenCalledTimes(1); // concurrent callers still share one load
+    expect(g.cacheStats("main").items).toBe(0);
+    await g.get("k");
+    expect(getter).toHaveBeenCalledTimes(2);
+  });
+
+  it("a getter's ttlMs 0 is returned but not cached; its Infinity outlives the group's ttlMs", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async (k: string) => ({
+      value: k,
+      ttlMs: k === "zero" ? 0 : Number.POSITIVE_INFINITY,
+    }));
+    const g = group({ getter, ttlMs: 1000, now: clock.now });
+    expect((await g.get("zero")).toString()).toBe("zero");
+    expect((await g.get("zero")).toString()).toBe("zero");
+    await g.get("forever");
+    clock.advance(1e12);
+    await g.get("forever");
+    expect(getter.mock.calls.map((c) => c[0])).toEqual(["zero", "zero", "forever"]);
+    await expect(
+      group({ getter: async () => ({ value: "v", ttlMs: -1 }) }).get("k"),
+    ).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it("set with ttlMs 0 replaces the key with nothing; Infinity outlives the group's ttlMs", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async () => "db");
+    const g = group({ getter, ttlMs: 1000, now: clock.now });
+    await g.set("k", "old");
+    await g.set("k", "gone at once", { ttlMs: 0 });
+    expect(g.cacheStats("main").items).toBe(0);
+    expect((await g.get("k")).toString()).toBe("db");
+    await g.set("f", "forever", { ttlMs: Number.POSITIVE_INFINITY });
+    clock.advance(1e12);
+    expect((await g.get("f")).toString()).toBe("forever");
+    expect(getter).toHaveBeenCalledTimes(1);
   });
 
   it("a value already expired when loaded is returned but not cached", async () => {
@@ -426,17 +530,175 @@ describe("set and remove on a single node", () => {
   });
 });
 
-describe("cacheBytes", () => {
-  it("cacheBytes <= 0 caches nothing: every get loads", async () => {
-    for (const cacheBytes of [0, -1]) {
-      const getter = vi.fn(async () => "v");
-      const g = group({ getter, cacheBytes });
-      await g.get("k");
-      await g.get("k");
-      await g.set("s", "v");
-      expect(getter).toHaveBeenCalledTimes(2);
-      expect(g.cacheStats("main")).toMatchObject({ items: 0, bytes: 0 });
+describe("a set/remove during a load invalidates that key only", () => {
+  /** A getter whose loads wait until the test answers them, per key, in call order. */
+  function gatedGetter() {
+    const gates = new Map<string, Deferred<GetterResult>[]>();
+    const calls: string[] = [];
+    const getter = (key: string): Promise<GetterResult> => {
+      calls.push(key);
+      const d = deferred<GetterResult>();
+      const queue = gates.get(key) ?? [];
+      queue.push(d);
+      gates.set(key, queue);
+      return d.promise;
+    };
+    const answer = (key: string, value: GetterResult | Error): void => {
+      const d = gates.get(key)?.shift() as Deferred<GetterResult>;
+      if (value instanceof Error) d.reject(value);
+      else d.resolve(value);
+    };
+    return { getter, calls, answer };
+  }
+
+  // Each write of a key, and what a get of that key finds after it (undefined: a new load).
+  const writes: [string, (g: Group, key: string) => unknown, string | undefined][] = [
+    ["set", (g, k) => g.set(k, "written"), "written"],
+    ["remove", (g, k) => g.remove(k), undefined],
+    ["serveSet", (g, k) => g.serveSet(k, new TextEncoder().encode("written")), "written"],
+    ["serveRemove", (g, k) => g.serveRemove(k), undefined],
+  ];
+
+  it.each(writes)(
+    "a %s of key A while B loads: B's answer is still cached",
+    async (_name, write, stored) => {
+      const { getter, calls, answer } = gatedGetter();
+      const g = group({ getter });
+      const b = g.get("B");
+      await flush();
+      expect(keysLoading(g)).toBe(1);
+      await write(g, "A");
+      answer("B", "b-value");
+      expect((await b).toString()).toBe("b-value");
+      expect((await g.get("B")).toString()).toBe("b-value");
+      expect(calls).toEqual(["B"]); // cached: the second get did not load
+      expect(g.cacheStats("main").items).toBe(stored === undefined ? 1 : 2); // B (and A)
+      expect(keysLoading(g)).toBe(0);
+    },
+  );
+
+  it.each(writes)(
+    "a %s of key A while A loads: the load answers its callers but stores nothing",
+    async (_name, write, after) => {
+      const { getter, calls, answer } = gatedGetter();
+      const g = group({ getter });
+      const a = g.get("A");
+      await flush();
+      await write(g, "A");
+      expect(keysLoading(g)).toBe(0); // the stale token left the map at once
+      answer("A", "stale");
+      expect((await a).toString()).toBe("stale");
+      const next = g.get("A");
+      await flush();
+      if (after === undefined) {
+        expect(calls).toEqual(["A", "A"]);
+        answer("A", "fresh");
+        expect((await next).toString()).toBe("fresh");
+      } else {
+        expect(calls).toEqual(["A"]);
+        expect((await next).toString()).toBe(after);
+      }
+      expect(keysLoading(g)).toBe(0);
+    },
+  );
+
+  it("a write of another key does not stop a not-found from being cached negatively", async () => {
+    const { getter, calls, answer } = gatedGetter();
+    const g = group({ getter, negativeTtlMs: 60_000 });
+    const ghost = g.get("ghost");
+    await flush();
+    await g.set("other", "v");
+    await g.remove("other2");
+    answer("ghost", new NotFoundError("ghost"));
+    await expect(ghost).rejects.toBeInstanceOf(NotFoundError);
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    expect(calls).toEqual(["ghost"]);
+    expect(g.stats.negativeHits).toBe(1);
+  });
+
+  it("a stale load ending does not drop the token of a newer load of the same key", async () => {
+    const { getter, calls, answer } = gatedGetter();
+    const g = group({ getter });
+    const old = g.get("k");
+    await flush();
+    await g.remove("k");
+    const fresh = g.get("k");
+    await flush();
+    expect(calls).toEqual(["k", "k"]);
+    expect(keysLoading(g)).toBe(1); // the fresh load's token only
+    answer("k", "old");
+    expect((await old).toString()).toBe("old");
+    expect(keysLoading(g)).toBe(1);
+    await g.set("k", "written"); // must still reach the fresh load
+    answer("k", "fresh-but-stale");
+    expect((await fresh).toString()).toBe("fresh-but-stale");
+    expect((await g.get("k")).toString()).toBe("written");
+    expect(keysLoading(g)).toBe(0);
+  });
+
+  it("keeps no per-key state once loads end (no leak), whatever their outcome", async () => {
+    const { getter, answer } = gatedGetter();
+    const g = group({ getter, cacheBytes: 0 }); // caches nothing: every get loads
+    const N = 3000;
+    const gets: Promise<unknown>[] = [];
+    for (let i = 0; i < N; i++) {
+      gets.push(
+        g.get(`k${i}`).catch(() => {}),
+        g.get(`k${i}`).catch(() => {}),
+      );
     }
+    await flush();
+    expect(keysLoading(g)).toBe(N); // one token per key in flight, shared by its waiters
+    for (let i = 0; i < N; i += 3) g.serveRemove(`k${i}`); // invalidate a third mid-flight
+    expect(keysLoading(g)).toBe(N - N / 3);
+    for (let i = 0; i < N; i += 3) gets.push(g.get(`k${i}`).catch(() => {})); // newer loads
+    await flush();
+    expect(keysLoading(g)).toBe(N);
+    for (let i = 0; i < N; i++) {
+      answer(
+        `k${i}`,
+        i % 3 === 1 ? new NotFoundError(`k${i}`) : i % 3 === 2 ? new Error("x") : "v",
+      );
+    }
+    for (let i = 0; i < N; i += 3) answer(`k${i}`, "v2");
+    await Promise.all(gets);
+    expect(keysLoading(g)).toBe(0);
+    // Many more loads, one after the other, some aborted by their only caller.
+    const ac = new AbortController();
+    const aborted = g.get("abandoned", { signal: ac.signal });
+    await flush();
+    ac.abort(new Error("bye"));
+    await expect(aborted).rejects.toThrow("bye");
+    answer("abandoned", "late");
+    for (let i = 0; i < 2000; i++) {
+      const p = g.get(`seq${i}`);
+      await flush(1);
+      answer(`seq${i}`, "v");
+      await p;
+    }
+    await flush();
+    expect(keysLoading(g)).toBe(0);
+  });
+});
+
+describe("cacheBytes", () => {
+  it("cacheBytes 0 caches nothing: every get loads", async () => {
+    const getter = vi.fn(async () => "v");
+    const g = group({ getter, cacheBytes: 0 });
+    await g.get("k");
+    await g.get("k");
+    await g.set("s", "v");
+    expect(getter).toHaveBeenCalledTimes(2);
+    expect(g.cacheStats("main")).toMatchObject({ items: 0, bytes: 0 });
+  });
+
+  it("cacheBytes Infinity never evicts; a negative one is a RangeError saying what to use", async () => {
+    const g = group({ getter: async (k) => `${k}-value`, cacheBytes: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 1000; i++) await g.get(`k${i}`);
+    expect(g.cacheStats("main")).toMatchObject({ items: 1000, evictions: 0 });
+    expect(() => group({ getter: async () => "v", cacheBytes: -1 })).toThrow(
+      /cacheBytes must be >= 0 \(0 caches nothing\); use Infinity for no limit, got -1/,
+    );
   });
 
   it("evicts the least recently used entries beyond the budget and counts evictions", async () => {

@@ -58,18 +58,43 @@ function served(key: string, e: Entry): Promise<ServedValue> {
   return p;
 }
 
-function checkNonNegative(name: string, v: unknown, allowInfinity = true): number | undefined {
+/** A positive entry as is; a negative one ("not found" cached) as NotFoundError. */
+function found(key: string, e: Entry): Entry {
+  if (e.view === undefined) throw new NotFoundError(key);
+  return e;
+}
+
+/** `v` if it is a number >= 0 (`Infinity` included), undefined if absent, else RangeError. */
+function checkNonNegative(name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
-  if (
-    typeof v !== "number" ||
-    Number.isNaN(v) ||
-    v < 0 ||
-    (!allowInfinity && !Number.isFinite(v))
-  ) {
+  if (typeof v !== "number" || !(v >= 0)) {
     throw new RangeError(`${name} must be a number >= 0, got ${String(v)}`);
   }
   return v;
 }
+
+/** A timeout: `v` if > 0 (`Infinity` = none), undefined if absent; `0` is refused. */
+function checkTimeout(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !(v > 0)) {
+    throw new RangeError(`${name} must be > 0 ms; use Infinity for no timeout, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * What the loads of one key in flight share. A set or remove of the key marks it stale:
+ * a stale load still answers its waiters but stores nothing, since its answer may
+ * predate the write. Loads of other keys are not affected.
+ */
+interface LoadToken {
+  stale: boolean;
+  /** Loads holding this token: the token leaves {@link Group}'s map when this is 0. */
+  loads: number;
+}
+
+/** Test hook, set by Group's static block: see {@link keysLoading}. */
+let loadingSize: (group: Group) => number;
 
 /**
  * A named cache namespace with a getter for its source of truth: a read-through cache
@@ -99,10 +124,15 @@ export class Group implements ServedGroup {
   readonly #random: () => number;
   #picker: PeerPicker | undefined;
   /**
-   * Bumped by every set/remove. A load that started before a set/remove must not store
-   * its (now stale) answer: it still answers its waiters, but leaves the caches alone.
+   * The token of each key with a load in flight that no set/remove has invalidated
+   * since it started. Holds only keys being loaded: a token leaves when its last load
+   * ends, or when a set/remove of its key marks it stale.
    */
-  #epoch = 0;
+  readonly #loading = new Map<string, LoadToken>();
+
+  static {
+    loadingSize = (group) => group.#loading.size;
+  }
 
   /** @internal use {@link GroupRegistry.newGroup}. */
   constructor(opts: GroupOptions) {
@@ -116,14 +146,14 @@ export class Group implements ServedGroup {
     if (jitter > 1) throw new RangeError(`ttlJitter must be in [0, 1], got ${jitter}`);
     this.name = opts.name;
     this.#getter = opts.getter;
-    this.#ttlMs = checkNonNegative("ttlMs", opts.ttlMs) ?? 0;
+    this.#ttlMs = checkNonNegative("ttlMs", opts.ttlMs) ?? Number.POSITIVE_INFINITY;
     this.#ttlJitter = jitter;
     this.#negativeTtlMs = checkNonNegative("negativeTtlMs", opts.negativeTtlMs) ?? 0;
     this.#maxKeyBytes = checkNonNegative("maxKeyBytes", opts.maxKeyBytes) ?? DEFAULT_MAX_KEY_BYTES;
     this.#maxValueBytes =
       checkNonNegative("maxValueBytes", opts.maxValueBytes) ?? Number.POSITIVE_INFINITY;
     this.#peerTimeoutMs =
-      checkNonNegative("peerTimeoutMs", opts.peerTimeoutMs) ?? DEFAULT_PEER_TIMEOUT_MS;
+      checkTimeout("peerTimeoutMs", opts.peerTimeoutMs) ?? DEFAULT_PEER_TIMEOUT_MS;
     this.#logger = opts.logger ?? NOOP_LOGGER;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
@@ -161,6 +191,19 @@ export class Group implements ServedGroup {
   }
 
   /**
+   * The longest key this group accepts, in UTF-8 bytes: the `maxKeyBytes` option, else
+   * 4096 (`Infinity` when the option says so). Longer keys are refused with
+   * InvalidArgumentError by every method; transport servers read it to refuse them
+   * before doing any work.
+   */
+  get maxKeyBytes(): number {
+    return this.#maxKeyBytes;
+  }
+
+  // ---- The get path, top to bottom: get -> #slowGet -> #load (-> #loadFromPeer,
+  // #loadLocally). ----
+
+  /**
    * The value of `key`: from the main or hot cache, else loaded once (per node, and per
    * cluster by the owner) and cached. Rejects with {@link NotFoundError} when the source
    * has no such key, {@link InvalidArgumentError} for a key over `maxKeyBytes`, the
@@ -189,22 +232,154 @@ export class Group implements ServedGroup {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const bad = this.#keyError(key);
     if (bad !== undefined) return Promise.reject(bad);
-    const stats = this.#stats;
-    stats.gets++;
-    const e = this.#cache.lookup(key);
+    this.#stats.gets++;
+    const e = this.#lookup(key);
     if (e !== undefined) {
-      stats.cacheHits++;
-      if (e.view !== undefined) return Promise.resolve(e.view);
-      stats.negativeHits++;
-      return Promise.reject(new NotFoundError(key));
+      return e.view !== undefined
+        ? Promise.resolve(e.view)
+        : Promise.reject(new NotFoundError(key));
     }
-    return this.#load(key, signal).then(entryView);
+    return this.#load(key, signal, true).then(entryView);
   }
+
+  /**
+   * Loads `key` after a cache miss. The whole get path, in groupcache's order (its
+   * `Group.Get` and `Group.load`), each step for a reason:
+   *
+   * 0. The caches, main then hot, looked up by the caller before it comes here (`get`'s
+   *    fast path then `#slowGet`, or `serveGet`): a hit never pays for a flight.
+   * 1. Singleflight: every concurrent miss of the key on this node joins one flight, so
+   *    the key is loaded once however many callers wait. A caller's `signal` ends only its
+   *    own wait; the flight's signal aborts when every caller has given up.
+   * 2. The caches again, inside the flight: singleflight merges only calls that overlap,
+   *    so a flight starting just after another one stored the key finds it here instead
+   *    of loading it twice.
+   * 3. The owner, when the peer picker names another node (and `forward` allows it): only
+   *    the owner calls its getter, so a key is loaded once per cluster. An owner that
+   *    cannot answer (unreachable, timed out) makes this node load the key itself.
+   * 4. Else the local getter, whose value goes to the main cache.
+   *
+   * A set/remove of the key during the load marks its token stale: the answer still goes
+   * to the waiters, but is not cached (it may predate the write).
+   *
+   * @param forward false for a peer's request for a key this node thinks another owns:
+   *   it is loaded here, on a flight of its own, so two nodes whose rings disagree for a
+   *   moment cannot bounce the request (or wait on each other's flights).
+   */
+  #load(key: string, signal: AbortSignal | undefined, forward: boolean): Promise<Entry> {
+    this.#stats.loads++;
+    return (forward ? this.#flight : this.#localFlight).do(
+      key,
+      async (flightSignal) => {
+        const hit = this.#lookup(key);
+        if (hit !== undefined) return found(key, hit);
+        this.#stats.loadsDeduped++;
+        const token = this.#beginLoad(key);
+        try {
+          const owner = forward ? this.#picker?.pickPeer(key) : undefined;
+          if (owner !== undefined) {
+            const fromOwner = await this.#loadFromPeer(owner, key, flightSignal, token);
+            if (fromOwner !== undefined) return fromOwner;
+          }
+          return await this.#loadLocally(key, flightSignal, token);
+        } finally {
+          this.#endLoad(key, token);
+        }
+      },
+      signal ? { signal } : undefined,
+    );
+  }
+
+  /** The owner's answer, or undefined when the owner could not answer (load locally). */
+  async #loadFromPeer(
+    peer: PeerGetter,
+    key: string,
+    signal: AbortSignal,
+    token: LoadToken,
+  ): Promise<Entry | undefined> {
+    const stats = this.#stats;
+    const call = callSignal(signal, this.#peerTimeoutMs);
+    try {
+      const got = await raceSignal(
+        peer.get({ group: this.name, key }, { signal: call.signal ?? signal }),
+        call.signal,
+      );
+      const view = toView(got?.value);
+      if (view === undefined) {
+        throw new PeerError("unavailable", peer.id, "answer without a value");
+      }
+      stats.peerLoads++;
+      const expiresAt = this.#expiry(undefined, got.expiresAt, Number.POSITIVE_INFINITY);
+      const entry = this.#makeEntry(key, view, expiresAt);
+      const policy = this.#hotPolicy;
+      if (
+        !token.stale &&
+        policy !== undefined &&
+        policy.shouldPromote(key, view, this.#liveStats)
+      ) {
+        if (this.#cache.add("hot", key, entry)) stats.hotPromotions++;
+      }
+      return entry;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason; // every caller gave up: nobody to serve
+      if (err instanceof PeerError) {
+        if (err.kind === "not_found") {
+          // The owner asked its source: pass "not found" on, never ask our own source too.
+          stats.notFounds++;
+          this.#storeNegative("hot", key, token);
+          throw new NotFoundError(key);
+        }
+        if (err.kind === "getter_failed" || err.kind === "invalid_argument") throw err;
+      }
+      // Unreachable, timed out, or an answer we cannot read: the owner may be dying. Count
+      // it and load locally so the caller never sees the peer failure (avalanche defence).
+      stats.peerErrors++;
+      this.#logger.warn(
+        { err, peer: peer.id, group: this.name, key },
+        "tinycache: peer fetch failed, loading locally",
+      );
+      return undefined;
+    } finally {
+      call.done();
+    }
+  }
+
+  /** The getter's answer, stored in the main cache unless `token` went stale meanwhile. */
+  async #loadLocally(key: string, signal: AbortSignal, token: LoadToken): Promise<Entry> {
+    const stats = this.#stats;
+    let result: GetterResult;
+    try {
+      result = await this.#getter(key, { signal });
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        stats.localLoads++;
+        stats.notFounds++;
+        this.#storeNegative("main", key, token);
+      } else {
+        stats.localLoadErrs++;
+      }
+      throw err;
+    }
+    let entry: Entry;
+    try {
+      entry = this.#entryFromResult(key, result);
+    } catch (err) {
+      stats.localLoadErrs++;
+      throw err;
+    }
+    stats.localLoads++;
+    if (!token.stale) this.#cache.add("main", key, entry);
+    return entry;
+  }
+
+  // ---- set, remove, stats ----
 
   /**
    * Stores `value` for `key` at the owner (through the peer when remote, where it goes to
    * the owner's main cache) and locally (main cache when this node owns the key, else hot
    * cache). Other nodes' hot copies are not touched: use {@link Group.remove} for that.
+   * A `ttlMs` of 0 (or an `expiresAt` not after now) stores a value that has already
+   * expired: the owner and this node drop their copies of the key and keep none.
    * @throws InvalidArgumentError for a key over `maxKeyBytes` or a value over
    *   `maxValueBytes` (nothing stored); the owner's error when it could not be reached
    *   (nothing stored locally either).
@@ -236,6 +411,7 @@ export class Group implements ServedGroup {
       } finally {
         call.done();
       }
+      // Loads that started while the owner was being told may have read the old value.
       this.#invalidate(key);
       this.#store("hot", key, view, expiresAt);
     } else {
@@ -307,24 +483,10 @@ export class Group implements ServedGroup {
     const bad = this.#keyError(key);
     if (bad !== undefined) return Promise.reject(bad);
     this.#stats.gets++;
-    const e = this.#cache.lookup(key);
-    let p: Promise<Entry>;
-    if (e !== undefined) {
-      this.#stats.cacheHits++;
-      if (e.view === undefined) this.#stats.negativeHits++;
-      return served(key, e);
-    }
-    if (this.#picker?.pickPeer(key) === undefined) {
-      p = this.#load(key, signal);
-    } else {
-      this.#stats.loads++;
-      p = this.#localFlight.do(
-        key,
-        (s) => this.#loadLocally(key, s, this.#epoch),
-        signal ? { signal } : undefined,
-      );
-    }
-    return p.then((entry) => served(key, entry));
+    const e = this.#lookup(key);
+    if (e !== undefined) return served(key, e);
+    const owned = this.#picker?.pickPeer(key) === undefined;
+    return this.#load(key, signal, owned).then((entry) => served(key, entry));
   }
 
   /**
@@ -338,7 +500,7 @@ export class Group implements ServedGroup {
     if (view === undefined) throw new TypeError("value must be a Uint8Array");
     this.#checkValue(key, view);
     this.#invalidate(key);
-    this.#store("main", key, view, this.#expiry(undefined, expiresAt, 0));
+    this.#store("main", key, view, this.#expiry(undefined, expiresAt, Number.POSITIVE_INFINITY));
   }
 
   /** Drops this node's copies (main and hot) of `key`. */
@@ -350,6 +512,49 @@ export class Group implements ServedGroup {
   }
 
   // ---- internals ----
+
+  /**
+   * The caches' entry for `key` (main, then hot; positive or negative), counting a hit
+   * and, for a negative entry, a negative hit.
+   */
+  #lookup(key: string): Entry | undefined {
+    const e = this.#cache.lookup(key);
+    if (e !== undefined) {
+      this.#stats.cacheHits++;
+      if (e.view === undefined) this.#stats.negativeHits++;
+    }
+    return e;
+  }
+
+  /** The token of a load of `key` starting now, shared with the key's other fresh loads. */
+  #beginLoad(key: string): LoadToken {
+    let token = this.#loading.get(key);
+    if (token === undefined) {
+      token = { stale: false, loads: 0 };
+      this.#loading.set(key, token);
+    }
+    token.loads++;
+    return token;
+  }
+
+  #endLoad(key: string, token: LoadToken): void {
+    if (--token.loads === 0 && this.#loading.get(key) === token) this.#loading.delete(key);
+  }
+
+  /**
+   * After a set/remove of `key`: loads of the key in flight must not store what they
+   * read (their token goes stale), and new gets start a flight of their own. Loads of
+   * other keys go on as if nothing happened.
+   */
+  #invalidate(key: string): void {
+    const token = this.#loading.get(key);
+    if (token !== undefined) {
+      token.stale = true;
+      this.#loading.delete(key);
+    }
+    this.#flight.forget(key);
+    this.#localFlight.forget(key);
+  }
 
   #keyError(key: string): Error | undefined {
     if (typeof key !== "string") return new TypeError(`key must be a string, got ${typeof key}`);
@@ -368,16 +573,9 @@ export class Group implements ServedGroup {
     }
   }
 
-  /** A later load must not store what it read before this point; new gets start afresh. */
-  #invalidate(key: string): void {
-    this.#epoch++;
-    this.#flight.forget(key);
-    this.#localFlight.forget(key);
-  }
-
   /**
    * Absolute expiry (0 = never) from an absolute `expiresAt` (as is), else a relative TTL
-   * (or `defaultTtl`) shortened by up to `ttlJitter`.
+   * (or `defaultTtl`), as `#expiryFromTtl` makes it.
    */
   #expiry(ttlMs: number | undefined, expiresAt: number | undefined, defaultTtl: number): number {
     if (expiresAt !== undefined) {
@@ -390,10 +588,18 @@ export class Group implements ServedGroup {
     return this.#expiryFromTtl(ttlMs ?? defaultTtl);
   }
 
+  /**
+   * Absolute expiry of a relative TTL: 0 (never) for `Infinity`; now (already expired:
+   * the value answers its callers but is not cached) for 0; else now + the TTL shortened
+   * by up to `ttlJitter`, at least 1 ms.
+   */
   #expiryFromTtl(ttl: number): number {
-    if (!(ttl > 0) || ttl === Number.POSITIVE_INFINITY) return 0;
+    if (ttl === Number.POSITIVE_INFINITY) return 0;
+    const now = this.#now();
+    // Never 0, which would read "never expires".
+    if (ttl === 0) return Math.max(1, now);
     const spread = this.#ttlJitter > 0 ? ttl * (1 - this.#ttlJitter * this.#random()) : ttl;
-    return this.#now() + Math.max(1, Math.round(spread));
+    return now + Math.max(1, Math.round(spread));
   }
 
   #makeEntry(key: string, view: ByteView | undefined, expiresAt: number): Entry {
@@ -401,93 +607,22 @@ export class Group implements ServedGroup {
     return { view, expiresAt, size, resolved: undefined, served: undefined };
   }
 
-  #store(which: CacheType, key: string, view: ByteView | undefined, expiresAt: number): Entry {
-    const entry = this.#makeEntry(key, view, expiresAt);
-    this.#cache.add(which, key, entry);
-    return entry;
+  /**
+   * Stores a set value. One the cache refuses (expired, or over the budget) still
+   * replaces the key: the older copies go.
+   */
+  #store(which: CacheType, key: string, view: ByteView, expiresAt: number): void {
+    this.#cache.add(which, key, this.#makeEntry(key, view, expiresAt));
   }
 
-  #load(key: string, signal: AbortSignal | undefined): Promise<Entry> {
-    this.#stats.loads++;
-    return this.#flight.do(
+  /** Caches "not found" for `negativeTtlMs` (0: not at all), unless `token` went stale. */
+  #storeNegative(which: CacheType, key: string, token: LoadToken): void {
+    if (this.#negativeTtlMs === 0 || token.stale) return;
+    this.#cache.add(
+      which,
       key,
-      (flightSignal) => this.#loadOnce(key, flightSignal),
-      signal ? { signal } : undefined,
+      this.#makeEntry(key, undefined, this.#expiryFromTtl(this.#negativeTtlMs)),
     );
-  }
-
-  /** One flight: re-check the caches, then the owner, else the getter. */
-  async #loadOnce(key: string, signal: AbortSignal): Promise<Entry> {
-    const stats = this.#stats;
-    const hit = this.#cache.lookup(key);
-    if (hit !== undefined) {
-      stats.cacheHits++;
-      if (hit.view !== undefined) return hit;
-      stats.negativeHits++;
-      throw new NotFoundError(key);
-    }
-    stats.loadsDeduped++;
-    const epoch = this.#epoch;
-    const peer = this.#picker?.pickPeer(key);
-    if (peer !== undefined) {
-      const fromPeer = await this.#loadFromPeer(peer, key, signal, epoch);
-      if (fromPeer !== undefined) return fromPeer;
-    }
-    return this.#loadLocally(key, signal, epoch);
-  }
-
-  /** The owner's answer, or undefined when the owner could not answer (load locally). */
-  async #loadFromPeer(
-    peer: PeerGetter,
-    key: string,
-    signal: AbortSignal,
-    epoch: number,
-  ): Promise<Entry | undefined> {
-    const stats = this.#stats;
-    const call = callSignal(signal, this.#peerTimeoutMs);
-    try {
-      const got = await raceSignal(
-        peer.get({ group: this.name, key }, { signal: call.signal ?? signal }),
-        call.signal,
-      );
-      const view = toView(got?.value);
-      if (view === undefined) {
-        throw new PeerError("unavailable", peer.id, "answer without a value");
-      }
-      stats.peerLoads++;
-      const expiresAt = got.expiresAt === undefined ? 0 : this.#expiry(undefined, got.expiresAt, 0);
-      const entry = this.#makeEntry(key, view, expiresAt);
-      const policy = this.#hotPolicy;
-      if (
-        epoch === this.#epoch &&
-        policy !== undefined &&
-        policy.shouldPromote(key, view, this.#liveStats)
-      ) {
-        if (this.#cache.add("hot", key, entry)) stats.hotPromotions++;
-      }
-      return entry;
-    } catch (err) {
-      if (signal.aborted) throw signal.reason; // every caller gave up: nobody to serve
-      if (err instanceof PeerError) {
-        if (err.kind === "not_found") {
-          // The owner asked its source: pass "not found" on, never ask our own source too.
-          stats.notFounds++;
-          this.#storeNegative("hot", key, epoch);
-          throw new NotFoundError(key);
-        }
-        if (err.kind === "getter_failed" || err.kind === "invalid_argument") throw err;
-      }
-      // Unreachable, timed out, or an answer we cannot read: the owner may be dying. Count
-      // it and load locally so the caller never sees the peer failure (avalanche defence).
-      stats.peerErrors++;
-      this.#logger.warn(
-        { err, peer: peer.id, group: this.name, key },
-        "tinycache: peer fetch failed, loading locally",
-      );
-      return undefined;
-    } finally {
-      call.done();
-    }
   }
 
   /** Undefined when the peer acknowledged the remove, else why it did not. */
@@ -508,42 +643,6 @@ export class Group implements ServedGroup {
     } finally {
       call.done();
     }
-  }
-
-  #storeNegative(which: CacheType, key: string, epoch: number): void {
-    if (this.#negativeTtlMs <= 0 || epoch !== this.#epoch) return;
-    this.#cache.add(
-      which,
-      key,
-      this.#makeEntry(key, undefined, this.#expiryFromTtl(this.#negativeTtlMs)),
-    );
-  }
-
-  async #loadLocally(key: string, signal: AbortSignal, epoch: number): Promise<Entry> {
-    const stats = this.#stats;
-    let result: GetterResult;
-    try {
-      result = await this.#getter(key, { signal });
-    } catch (err) {
-      if (err instanceof NotFoundError) {
-        stats.localLoads++;
-        stats.notFounds++;
-        this.#storeNegative("main", key, epoch);
-      } else {
-        stats.localLoadErrs++;
-      }
-      throw err;
-    }
-    let entry: Entry;
-    try {
-      entry = this.#entryFromResult(key, result);
-    } catch (err) {
-      stats.localLoadErrs++;
-      throw err;
-    }
-    stats.localLoads++;
-    if (epoch === this.#epoch) this.#cache.add("main", key, entry);
-    return entry;
   }
 
   #entryFromResult(key: string, result: GetterResult): Entry {
@@ -571,4 +670,14 @@ export class Group implements ServedGroup {
 /** Flights only resolve with positive entries (a negative one is thrown as NotFoundError). */
 function entryView(e: Entry): ByteView {
   return e.view as ByteView;
+}
+
+/**
+ * For tests, not exported by the package: how many keys have a load in flight that no
+ * set/remove invalidated (the size of the map behind per-key invalidation). 0 once every
+ * load has ended.
+ * @internal
+ */
+export function keysLoading(group: Group): number {
+  return loadingSize(group);
 }

@@ -74,7 +74,26 @@ describe("RatePromotion", () => {
   it("minFetches 1 promotes at once; bad options are RangeErrors", () => {
     expect(new RatePromotion({ minFetches: 1 }).shouldPromote("k", v, stats)).toBe(true);
     expect(() => new RatePromotion({ minFetches: 0 })).toThrow(RangeError);
-    expect(() => new RatePromotion({ minFetches: 2, windowMs: 0 })).toThrow(RangeError);
-    expect(() => new RatePromotion({ minFetches: 2, maxTrackedKeys: 0 })).toThrow(RangeError);
+    expect(() => new RatePromotion({ minFetches: 2, windowMs: 0 })).toThrow(
+      /windowMs must be > 0; use Infinity/,
+    );
+    for (const maxTrackedKeys of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new RatePromotion({ minFetches: 2, maxTrackedKeys })).toThrow(
+        /maxTrackedKeys must be an integer >= 1; use Infinity for no limit/,
+      );
+    }
+  });
+
+  it("Infinity means no limit: no key forgotten, no window reset", () => {
+    const clock = fakeClock();
+    const p = new RatePromotion({
+      minFetches: 2,
+      windowMs: Number.POSITIVE_INFINITY,
+      maxTrackedKeys: Number.POSITIVE_INFINITY,
+      now: clock.now,
+    });
+    for (let i = 0; i < 20_000; i++) expect(p.shouldPromote(`k${i}`, v, stats)).toBe(false);
+    clock.advance(1e12);
+    expect(p.shouldPromote("k0", v, stats)).toBe(true); // remembered and never reset
   });
 });

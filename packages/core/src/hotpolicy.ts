@@ -44,9 +44,15 @@ export class RandomPromotion implements HotCachePolicy {
 export interface RatePromotionOptions {
   /** Promote a key once it was fetched from its owner at least this many times in a window. */
   minFetches: number;
-  /** Window length in ms, counted from the key's first fetch in the window. Default 60_000. */
+  /**
+   * Window length in ms (> 0), counted from the key's first fetch in the window. Default
+   * 60_000; `Infinity` = counts never reset.
+   */
   windowMs?: number;
-  /** Most keys whose counts are tracked at once (least recent dropped). Default 10_000. */
+  /**
+   * Most keys whose counts are tracked at once (least recent dropped): an integer >= 1, or
+   * `Infinity` for no limit. Default 10_000.
+   */
   maxTrackedKeys?: number;
   /** Clock in ms. Default `Date.now`. */
   now?: () => number;
@@ -74,18 +80,22 @@ export class RatePromotion implements HotCachePolicy {
     now = Date.now,
   }: RatePromotionOptions) {
     if (!(minFetches >= 1)) throw new RangeError(`minFetches must be >= 1, got ${minFetches}`);
-    if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`);
-    if (!(maxTrackedKeys >= 1)) {
-      throw new RangeError(`maxTrackedKeys must be >= 1, got ${maxTrackedKeys}`);
+    if (!(windowMs > 0)) {
+      throw new RangeError(`windowMs must be > 0; use Infinity for no window, got ${windowMs}`);
+    }
+    if (
+      maxTrackedKeys !== Number.POSITIVE_INFINITY &&
+      !(Number.isSafeInteger(maxTrackedKeys) && maxTrackedKeys >= 1)
+    ) {
+      throw new RangeError(
+        `maxTrackedKeys must be an integer >= 1; use Infinity for no limit, got ${maxTrackedKeys}`,
+      );
     }
     this.#min = minFetches;
     this.#windowMs = windowMs;
     this.#now = now;
-    this.#seen = new LRUCache<string, Window>({
-      maxBytes: 0,
-      maxEntries: maxTrackedKeys,
-      sizeOf: () => 1,
-    });
+    // Bounded by entries only (no byte bound); the default sizeOf cannot measure a Window.
+    this.#seen = new LRUCache<string, Window>({ maxEntries: maxTrackedKeys, sizeOf: () => 1 });
   }
   shouldPromote(key: string, _value?: ByteView, _stats?: Readonly<GroupStats>): boolean {
     const now = this.#now();

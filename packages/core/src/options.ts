@@ -10,9 +10,16 @@ export type GetterResult =
   | GetterValue
   | {
       value: GetterValue;
-      /** Relative TTL in ms, spread by the group's `ttlJitter`. 0 = never expires. */
+      /**
+       * Relative TTL in ms, spread by the group's `ttlJitter`; default the group's
+       * `ttlMs`. `Infinity` = never expires; `0` = expires at once (returned to the
+       * waiting callers, not cached). Negative: RangeError (a load error).
+       */
       ttlMs?: number;
-      /** Absolute expiry (ms since the epoch), used as is (no jitter). Wins over ttlMs. */
+      /**
+       * Absolute expiry (ms since the epoch), used as is (no jitter). Wins over ttlMs.
+       * `Infinity` = never; a time not after now = already expired (not cached).
+       */
       expiresAt?: number;
     };
 
@@ -23,7 +30,13 @@ export type GetterResult =
  */
 export type Getter = (key: string, opts: { signal: AbortSignal }) => Promise<GetterResult>;
 
-/** Options of {@link GroupRegistry.newGroup}. */
+/**
+ * Options of {@link GroupRegistry.newGroup}. Every number means what it says: `0` is zero
+ * (a zero TTL expires at once, a zero budget caches nothing), "no limit" or "never" is
+ * `Infinity` (or leaving the option out, where that is the default), and a `0` with no
+ * useful meaning (`peerTimeoutMs`) is a RangeError that says what to use instead.
+ * Negative numbers are RangeErrors.
+ */
 export interface GroupOptions {
   /** Group name, unique in its registry; peers address the group by it. */
   name: string;
@@ -31,10 +44,18 @@ export interface GroupOptions {
   getter: Getter;
   /**
    * One byte budget for the main and hot caches together, each entry sized key bytes
-   * (UTF-8) + value bytes, as groupcache. `<= 0` caches nothing (every get loads).
+   * (UTF-8) + value bytes, as groupcache. `0` caches nothing (every get loads);
+   * `Infinity` = no limit (nothing is ever evicted). Negative: RangeError; not a number
+   * (or NaN): TypeError.
    */
   cacheBytes: number;
-  /** Default TTL in ms for values whose getter gave none. Default 0 = never expire. */
+  /**
+   * Default TTL in ms of loaded values whose getter gave none, and of `set` values given
+   * none. Default `Infinity` (also when left out) = never expire; `0` = expire at once:
+   * every loaded value is returned to the callers waiting for its load but not cached,
+   * and a `set` keeps no copy (a getter's or a set's own `ttlMs`/`expiresAt` still
+   * applies).
+   */
   ttlMs?: number;
   /**
    * Spreads relative TTLs so that keys loaded together do not expire together (avalanche):
@@ -44,13 +65,19 @@ export interface GroupOptions {
    */
   ttlJitter?: number;
   /**
-   * How long "not found" is cached, in ms (penetration defence). Default 0 = never cached.
-   * Jittered like `ttlMs`.
+   * How long "not found" is cached, in ms (penetration defence). Default `0` = not
+   * cached; `Infinity` = cached until evicted or replaced by a set. Jittered like `ttlMs`.
    */
   negativeTtlMs?: number;
-  /** Longest key in UTF-8 bytes; longer keys get an InvalidArgumentError. Default 4096. */
+  /**
+   * Longest key in UTF-8 bytes; longer keys get an InvalidArgumentError. Default 4096;
+   * `Infinity` = no limit. Readable as {@link Group.maxKeyBytes}.
+   */
   maxKeyBytes?: number;
-  /** Largest value in bytes (set and getter results). Default Infinity (no limit). */
+  /**
+   * Largest value in bytes (set and getter results). Default `Infinity` (no limit); `0`
+   * allows only empty values.
+   */
   maxValueBytes?: number;
   /**
    * Which values fetched from peers are kept in the hot cache. Default:
@@ -62,7 +89,8 @@ export interface GroupOptions {
   /**
    * Timeout per call to a peer (get, set, remove and the remove broadcast), in ms, on top
    * of the transport's own. A timed-out get counts a peer error and loads locally, so keep
-   * it above the owner's slowest getter. Default 10_000; 0 = none.
+   * it above the owner's slowest getter. Default 10_000; `Infinity` = no timeout of its
+   * own. `0` is a RangeError (it would time out every call): use `Infinity` for none.
    */
   peerTimeoutMs?: number;
   /** pino-compatible logger (peer failures at warn). Default: silent. */
@@ -81,9 +109,15 @@ export interface GetOptions {
 
 /** Options of {@link Group.set}. */
 export interface SetOptions {
-  /** TTL in ms (jittered); default the group's `ttlMs`. 0 = never expires. */
+  /**
+   * TTL in ms (jittered); default the group's `ttlMs`. `Infinity` = never expires; `0` =
+   * expires at once: the owner and this node drop their copies and keep none.
+   */
   ttlMs?: number;
-  /** Absolute expiry (ms since the epoch); wins over `ttlMs`; not jittered. */
+  /**
+   * Absolute expiry (ms since the epoch); wins over `ttlMs`; not jittered. `Infinity` =
+   * never; a time not after now = already expired (stored nowhere).
+   */
   expiresAt?: number;
   /** Aborts the call to the owner. */
   signal?: AbortSignal;

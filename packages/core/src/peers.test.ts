@@ -150,6 +150,48 @@ describe("loading from the owning peer", () => {
     expect(g.stats.peerErrors).toBe(1);
   });
 
+  it("peerTimeoutMs Infinity: no timeout of its own, however long the owner takes", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      for (const peerTimeoutMs of [undefined, Number.POSITIVE_INFINITY]) {
+        const gate = deferred<PeerValue>();
+        const peer = new FakePeer("p1", () => gate.promise);
+        const { g, getter } = setup(peer, peerTimeoutMs === undefined ? {} : { peerTimeoutMs });
+        const got = g.get("k");
+        await vi.advanceTimersByTimeAsync(10_000); // the default timeout
+        expect(peer.lastSignal?.aborted).toBe(peerTimeoutMs === undefined);
+        gate.resolve({ value: bytes("remote") });
+        expect((await got).toString()).toBe(peerTimeoutMs === undefined ? "local:k" : "remote");
+        expect(getter).toHaveBeenCalledTimes(peerTimeoutMs === undefined ? 1 : 0);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a write of another key during a peer fetch does not stop its hot promotion", async () => {
+    const gates = new Map([
+      ["A", deferred<PeerValue>()],
+      ["B", deferred<PeerValue>()],
+    ]);
+    const peer = new FakePeer(
+      "p1",
+      (r) => (gates.get(r.key) as { promise: Promise<PeerValue> }).promise,
+    );
+    const { g } = setup(peer, { hotCache: { shouldPromote: () => true } });
+    const a = g.get("A");
+    const b = g.get("B");
+    await flush();
+    await g.remove("A");
+    gates.get("A")?.resolve({ value: bytes("stale A") });
+    gates.get("B")?.resolve({ value: bytes("B") });
+    expect((await a).toString()).toBe("stale A");
+    expect((await b).toString()).toBe("B");
+    expect(g.stats.hotPromotions).toBe(1); // B only
+    await g.get("B");
+    expect(peer.gets.map((r) => r.key)).toEqual(["A", "B"]);
+  });
+
   it("keeps the owner's expiresAt on a promoted value (no local TTL, no jitter)", async () => {
     const clock = fakeClock();
     const expiresAt = clock.now() + 300;
@@ -249,6 +291,18 @@ describe("set and remove with a remote owner", () => {
     expect(peer.sets[1]?.expiresAt).toBeUndefined();
   });
 
+  it("set with ttlMs 0 sends an expiry of now: the owner and this node keep no copy", async () => {
+    const clock = fakeClock();
+    const peer = new FakePeer("p1", async () => ({ value: bytes("remote") }));
+    const { g } = setup(peer, { now: clock.now });
+    await g.set("k", "old");
+    expect(g.cacheStats("hot").items).toBe(1);
+    await g.set("k", "gone", { ttlMs: 0 });
+    expect(peer.sets[1]?.expiresAt).toBe(clock.now());
+    expect(g.cacheStats("hot").items).toBe(0);
+    expect((await g.get("k")).toString()).toBe("remote");
+  });
+
   it("set throws the owner's error and stores nothing locally", async () => {
     const peer = new FakePeer("p1", async () => ({ value: bytes("remote") }));
     peer.onSet = async () => {
@@ -328,7 +382,7 @@ describe("ServedGroup (what transports call)", () => {
     const again = await g.serveGet("k");
     expect(again.expiresAt).toBe(got.expiresAt);
     expect(g.stats).toMatchObject({ serverRequests: 2, cacheHits: 1, localLoads: 1 });
-    await g.set("n", "never", { ttlMs: 0 });
+    await g.set("n", "never", { ttlMs: Number.POSITIVE_INFINITY });
     expect(await g.serveGet("n")).not.toHaveProperty("expiresAt");
   });
 
@@ -370,6 +424,29 @@ describe("ServedGroup (what transports call)", () => {
     expect((await g.serveGet("k")).value.toString()).toBe("local:k");
     expect(peer.gets).toHaveLength(0);
     expect(getter).toHaveBeenCalledTimes(1);
+  });
+
+  it("a peer's load of a key owned elsewhere (its own flight) is invalidated per key too", async () => {
+    const peer = new FakePeer("p1", async () => ({ value: bytes("remote") }));
+    const gates = new Map([
+      ["A", deferred<string>()],
+      ["B", deferred<string>()],
+    ]);
+    const { g } = setup(peer, {
+      getter: (k) => (gates.get(k) as { promise: Promise<string> }).promise,
+    });
+    const a = g.serveGet("A");
+    const b = g.serveGet("B");
+    await flush();
+    g.serveRemove("A");
+    gates.get("A")?.resolve("stale A");
+    gates.get("B")?.resolve("B");
+    expect((await a).value.toString()).toBe("stale A");
+    expect((await b).value.toString()).toBe("B");
+    expect(g.cacheStats("main").items).toBe(1); // B only
+    expect((await g.serveGet("B")).value.toString()).toBe("B");
+    expect(g.stats).toMatchObject({ loads: 2, loadsDeduped: 2, cacheHits: 1 });
+    expect(peer.gets).toHaveLength(0);
   });
 
   it("serveSet stores in main with the given expiry; serveRemove drops main and hot", async () => {
