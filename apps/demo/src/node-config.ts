@@ -13,9 +13,10 @@ export interface NodeConfig {
   dbLatencyMs: number;
   cacheBytes: number;
   hotCache: boolean;
+  /** ms; Infinity = never expire, 0 = expire at once (cache nothing). */
   ttlMs: number;
   negativeTtlMs: number;
-  /** API requests still waiting after this long get a 504; 0 = twice the peer timeout. */
-  apiTimeoutMs: number;
+  /** API requests still waiting after this long (ms) get a 504; undefined = twice the peer timeout. */
+  apiTimeoutMs: number | undefined;
   logLevel: LogLevel;
 }

@@ -49,10 +49,10 @@ Options:
   --db-latency-ms <n>   make every database read take n ms more (default 0)
   --cache-bytes <n>     cache budget in bytes, main + hot (default 67108864)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
-  --ttl-ms <n>          expire cached values after n ms, 0 = never (default 0)
+  --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
   --api-timeout-ms <n>  answer 504 to an API request still waiting after n ms
-                        (default 0 = twice the peer timeout, >= 4000)
+                        (default: twice the peer timeout, >= 4000)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
   -h, --help            show this help
 
@@ -83,9 +83,9 @@ function parse(argv: string[]): NodeConfig | "help" {
       "db-latency-ms": { type: "string", default: "0" },
       "cache-bytes": { type: "string", default: String(64 << 20) },
       "hot-cache": { type: "string", default: "on" },
-      "ttl-ms": { type: "string", default: "0" },
+      "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
-      "api-timeout-ms": { type: "string", default: "0" },
+      "api-timeout-ms": { type: "string" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -120,9 +120,12 @@ function parse(argv: string[]): NodeConfig | "help" {
     dbLatencyMs: parseCount("db-latency-ms", values["db-latency-ms"], 600_000),
     cacheBytes: parseCount("cache-bytes", values["cache-bytes"]),
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const) === "on",
-    ttlMs: parseCount("ttl-ms", values["ttl-ms"]),
+    ttlMs:
+      values["ttl-ms"] === undefined
+        ? Number.POSITIVE_INFINITY
+        : parseCount("ttl-ms", values["ttl-ms"]),
     negativeTtlMs: parseCount("negative-ttl-ms", values["negative-ttl-ms"]),
-    apiTimeoutMs: parseCount("api-timeout-ms", values["api-timeout-ms"], 600_000),
+    apiTimeoutMs: apiTimeout(values["api-timeout-ms"]),
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
   };
 }
@@ -147,4 +150,14 @@ if (cfg === "help") {
     );
     process.exit(code === "EADDRINUSE" ? 3 : 1);
   });
+}
+
+/** `--api-timeout-ms`: left out = twice the peer timeout; 0 has no use and is refused. */
+function apiTimeout(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const ms = parseCount("api-timeout-ms", raw, 600_000);
+  if (ms === 0) {
+    throw new UsageError("--api-timeout-ms must be > 0; leave it out for twice the peer timeout");
+  }
+  return ms;
 }

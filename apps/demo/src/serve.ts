@@ -84,7 +84,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
           logger,
           routes,
           responses: apiResponses,
-          timeoutMs: cfg.apiTimeoutMs || peerTimeoutMs * 2,
+          timeoutMs: cfg.apiTimeoutMs ?? peerTimeoutMs * 2,
         }),
       )
     : undefined;

@@ -62,7 +62,7 @@ describe("timeoutMsOption", () => {
       expect(() => timeoutMsOption("P", bad, 500)).toThrow(RangeError);
     }
     expect(() => timeoutMsOption("ConnectPool", 0, 500)).toThrow(
-      "ConnectPool: timeoutMs must be a finite number > 0, got 0",
+      "ConnectPool: timeoutMs must be a finite number > 0 (every peer call needs a deadline; leave it out for 500 ms), got 0",
     );
   });
 });

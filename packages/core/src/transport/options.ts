@@ -59,13 +59,13 @@ export function positiveIntOption(owner: string, name: string, v: unknown, dflt:
 /**
  * The `timeoutMs` option: a finite number of milliseconds > 0 (fractions allowed), or
  * `dflt` when left out. Zero or Infinity are refused: every network call needs a deadline.
- * @throws RangeError `"<owner>: timeoutMs must be a finite number > 0, got <v>"`.
+ * @throws RangeError `"<owner>: timeoutMs must be a finite number > 0 (...), got <v>"`.
  */
 export function timeoutMsOption(owner: string, v: unknown, dflt: number): number {
   const timeoutMs = v ?? dflt;
   if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new RangeError(
-      `${owner}: timeoutMs must be a finite number > 0, got ${String(timeoutMs)}`,
+      `${owner}: timeoutMs must be a finite number > 0 (every peer call needs a deadline; leave it out for ${dflt} ms), got ${String(timeoutMs)}`,
     );
   }
   return timeoutMs;
