@@ -22,7 +22,7 @@ import { tinycachev1 as pb } from "@tinycache/protocol";
 import { keyError, toPeerError } from "./codes.js";
 import type { PeerProtocol } from "./options.js";
 import { ConnectH1Caller } from "./private/connect-h1.js";
-import { decodeMessage } from "./private/wire.js";
+import { decodeGetResponse, decodeMessage, type GetResponseLike } from "./private/wire.js";
 import { expiryIn, expiryOut } from "./server.js";
 
 /** One key's outcome in {@link ConnectPeer.getMany}. */
@@ -44,7 +44,7 @@ export interface ConnectPeerOptions {
 
 /** The four calls, whatever the protocol; they throw ConnectErrors. */
 interface Rpc {
-  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal): Promise<pb.GetResponse>;
+  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal): Promise<GetResponseLike>;
   getMany(
     req: pb.GetManyRequest,
     timeoutMs: number,
@@ -76,7 +76,7 @@ class H1Rpc implements Rpc {
 
   async get(req: pb.GetRequest, _timeoutMs: number, signal?: AbortSignal) {
     const out = await this.#caller.call(GET, toBinary(pb.GetRequestSchema, req), signal);
-    return decodeMessage(pb.GetResponseSchema, out, "response");
+    return decodeGetResponse(out);
   }
 
   async getMany(req: pb.GetManyRequest, _timeoutMs: number, signal?: AbortSignal) {
@@ -156,7 +156,7 @@ class TransportRpc implements Rpc {
   }
 }
 
-function peerValue(res: pb.GetResponse): PeerValue {
+function peerValue(res: GetResponseLike): PeerValue {
   const expiresAt = expiryIn(res.expiresAtMs);
   return expiresAt === undefined ? { value: res.value } : { value: res.value, expiresAt };
 }

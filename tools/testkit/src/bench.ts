@@ -172,3 +172,50 @@ export function heapGrowth(fn: () => void): number {
   const after = process.memoryUsage().heapUsed;
   return after - before;
 }
+
+/** One contender's loop per way of coding a protobuf message (each its own function). */
+export interface CodecLoops {
+  /** Our hand-written codec, when there is one. */
+  hand?: () => number;
+  /** The same with @bufbuild/protobuf's low-level `wire` BinaryWriter / BinaryReader. */
+  wire: () => number;
+  /** The same with @bufbuild/protobuf's reflective toBinary / fromBinary. */
+  reflective: () => number;
+}
+
+/**
+ * Races the ways of encoding or decoding one message (CPU clock), prints the table against
+ * the `wire` API, and the line that decides whether a hand-written codec may stay: a goal
+ * `hand-written vs @bufbuild/protobuf/wire >= 1`, or, without one, how the reflective
+ * codec in use compares (info).
+ */
+export async function raceProtobufCodecs(
+  title: string,
+  direction: "encode" | "decode",
+  loops: CodecLoops,
+): Promise<Comparison> {
+  const wire = `protobuf/wire ${direction === "encode" ? "BinaryWriter" : "BinaryReader"}`;
+  const reflective = direction === "encode" ? "toBinary" : "fromBinary";
+  const contenders: Contender[] = [
+    { name: wire, run: loops.wire },
+    { name: reflective, run: loops.reflective },
+  ];
+  if (loops.hand) contenders.unshift({ name: "hand-written", run: loops.hand });
+  const cmp = await compare(`${title} ${direction}`, contenders, { clock: "cpu" });
+  printTable(cmp, wire);
+  if (loops.hand) {
+    const r = ratio(cmp, "hand-written", wire);
+    goal(
+      `hand-written ${title} ${direction} vs @bufbuild/protobuf/wire (kept only while faster)`,
+      r.median,
+      1.0,
+      `(p10-p90 ${fmt(r.p10)}-${fmt(r.p90)})`,
+    );
+  } else {
+    const r = ratio(cmp, reflective, wire);
+    console.log(
+      `info ${reflective} ${title} vs @bufbuild/protobuf/wire: ${fmt(r.median)} (p10-p90 ${fmt(r.p10)}-${fmt(r.p90)})`,
+    );
+  }
+  return cmp;
+}
