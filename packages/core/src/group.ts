@@ -16,6 +16,7 @@ import type {
 } from "./options.js";
 import type { CallOptions, Logger, PeerGetter, PeerPicker, ServedGroup } from "./peers.js";
 import { callSignal, raceSignal } from "./private/abort.js";
+import { overKeyBytes } from "./private/key-bytes.js";
 import { NOOP_LOGGER } from "./private/noop-logger.js";
 import {
   type CacheStats,
@@ -559,9 +560,7 @@ export class Group implements ServedGroup {
   #keyError(key: string): Error | undefined {
     if (typeof key !== "string") return new TypeError(`key must be a string, got ${typeof key}`);
     const max = this.#maxKeyBytes;
-    // A UTF-16 unit is at most 3 UTF-8 bytes: short keys skip the byte count entirely.
-    if (key.length * 3 <= max) return undefined;
-    if (key.length <= max && Buffer.byteLength(key, "utf8") <= max) return undefined;
+    if (!overKeyBytes(key, max)) return undefined;
     return new InvalidArgumentError(`key of group ${this.name} is longer than ${max} bytes`);
   }
 

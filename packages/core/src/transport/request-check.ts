@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { InvalidArgumentError } from "../errors.js";
 import type { ServedGroup } from "../peers.js";
+import { overKeyBytes } from "../private/key-bytes.js";
 import { makeSecretCheck, type ResolvedSharedSecret } from "./options.js";
 
 /** Options of {@link RequestCheck}. */
@@ -65,10 +66,7 @@ export class RequestCheck {
    */
   keyError(group: ServedGroup, key: string): InvalidArgumentError | undefined {
     const max = group.maxKeyBytes;
-    // UTF-8 takes at least one byte per UTF-16 unit and at most three: the exact count is
-    // needed only in between.
-    if (key.length * 3 <= max) return undefined;
-    if (key.length <= max && Buffer.byteLength(key, "utf8") <= max) return undefined;
+    if (!overKeyBytes(key, max)) return undefined;
     return new InvalidArgumentError(`key too long (max ${max} bytes)`);
   }
 
