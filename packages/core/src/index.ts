@@ -20,6 +20,15 @@ export {
   RatePromotion,
   type RatePromotionOptions,
 } from "./hotpolicy.js";
+export {
+  type FollowPeersOptions,
+  followPeers,
+  type Membership,
+  type MembershipStats,
+  type PeerListTarget,
+  type PeerSink,
+  type PeerSource,
+} from "./membership.js";
 export type {
   GetOptions,
   Getter,

@@ -233,7 +233,7 @@ export class PeerPoolBase<P extends PeerGetter> implements PeerPool {
     const joined = after.filter((u) => !before.includes(u));
     const left = before.filter((u) => !after.includes(u));
     if (joined.length > 0 || left.length > 0) {
-      this.#logger.info({ peers: after, joined, left }, "tinycache: peers set");
+      this.#logger.debug({ peers: after, joined, left }, "tinycache: peers set");
     }
   }
 
