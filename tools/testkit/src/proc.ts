@@ -61,8 +61,11 @@ export interface Spawned {
   child: ChildProcess;
   /** Every stdout+stderr line seen so far. */
   lines: string[];
-  /** Resolves with the first line (already seen or future) that matches. */
-  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with the first line that matches: already seen (from line index `from` on,
+   * default 0: all of them) or future.
+   */
+  waitForLine(re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
   /** SIGKILL (or `signal`) and wait for exit. Safe to call twice. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -103,8 +106,8 @@ export function spawnNode(
     child,
     lines,
     exited,
-    waitForLine(re, timeoutMs = 15_000) {
-      const seen = lines.find((l) => re.test(l));
+    waitForLine(re, timeoutMs = 15_000, from = 0) {
+      const seen = lines.slice(from).find((l) => re.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => {
