@@ -69,6 +69,22 @@ describe("command lines", () => {
     [[NODE, "--peers", "127.0.0.1:8001"], /--peers: "127\.0\.0\.1:8001"/],
     [[NODE, "--peers", "http://127.0.0.1:8001/x"], /must look like http:\/\/host:port/],
     [[NODE, "--api", "--api-port", "8001"], /--api-port must differ from --port/],
+    [
+      [NODE, "--peers", "dns:cache.test"],
+      /--peers: "dns:cache\.test" must look like dns:NAME:PORT/,
+    ],
+    [[NODE, "--peers", "dns:cache.test:99999"], /--peers must be a port number/],
+    [[NODE, "--peers", "k8s::8001"], /must look like k8s:NAME:PORT/],
+    [[NODE, "--peers", "file:"], /"file:" needs a path/],
+    [[NODE, "--dns-server", "127.0.0.1:53"], /--dns-server only goes with --peers dns:/],
+    [
+      [NODE, "--peers", "dns:c.test:8001", "--dns-server", "dns.local:53"],
+      /--dns-server must look like IP:PORT/,
+    ],
+    [
+      [NODE, "--peers", "dns:c.test:8001", "--dns-poll-ms", "5"],
+      /--dns-poll-ms must be at least 10/,
+    ],
     [[NODE, "stray"], /unexpected argument "stray"/],
     [[LAUNCH, "--ports", "8001,8001"], /--ports lists a port twice/],
     [[LAUNCH, "--ports", "8001,,8002"], /--ports must be comma-separated ports/],

@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /**
  * Small helpers shared by the demo's entry points (node, launch, burst): flag values
  * that need checking beyond what `parseArgs` does, and one way to report a usage error.
@@ -98,4 +100,58 @@ export function reportUsageError(err: unknown, program: string): boolean {
     return true;
   }
   return false;
+}
+
+/** Where a node's peer list comes from (`--peers`). */
+export type PeerSpec =
+  | { kind: "list"; urls: string[] }
+  | { kind: "dns"; name: string; port: number }
+  | { kind: "file"; path: string }
+  | { kind: "k8s"; namespace: string | undefined; service: string; port: number };
+
+/** The `--peers` forms, for help texts and messages. */
+export const PEER_SPEC_FORMS =
+  "a comma-separated URL list, dns:NAME:PORT, file:PATH or k8s:[NAMESPACE/]SERVICE:PORT";
+
+/**
+ * `--peers`: a fixed list of base URLs, or a source that follows the cluster:
+ * `dns:NAME:PORT` (A/AAAA records of NAME, each address on PORT), `file:PATH` (one URL
+ * per line or a JSON array, reloaded on change), `k8s:[NAMESPACE/]SERVICE:PORT` (the
+ * serving endpoints of a Kubernetes Service).
+ */
+export function parsePeerSpec(flag: string, raw: string): PeerSpec {
+  if (raw.startsWith("dns:") || raw.startsWith("k8s:")) {
+    const body = raw.slice(4);
+    const colon = body.lastIndexOf(":");
+    const name = colon > 0 ? body.slice(0, colon) : "";
+    const portRaw = colon > 0 ? body.slice(colon + 1) : "";
+    if (name === "" || !/^[A-Za-z0-9._/-]+$/.test(name)) {
+      throw new UsageError(`--${flag}: "${raw}" must look like ${raw.slice(0, 4)}NAME:PORT`);
+    }
+    const port = parsePort(flag, portRaw);
+    if (raw.startsWith("dns:")) return { kind: "dns", name, port };
+    const slash = name.indexOf("/");
+    return slash < 0
+      ? { kind: "k8s", namespace: undefined, service: name, port }
+      : { kind: "k8s", namespace: name.slice(0, slash), service: name.slice(slash + 1), port };
+  }
+  if (raw.startsWith("file:")) {
+    const path = raw.slice(5);
+    if (path === "") throw new UsageError(`--${flag}: "file:" needs a path, e.g. file:/etc/peers`);
+    return { kind: "file", path };
+  }
+  return { kind: "list", urls: parsePeerList(flag, raw) };
+}
+
+/** `IP:PORT` of a DNS server (`[::1]:53` for IPv6): resolvers take addresses, not names. */
+export function parseHostPort(flag: string, raw: string): string {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d+)$/.exec(raw);
+  const ip = m?.[1] ?? m?.[2];
+  if (m === null || ip === undefined || isIP(ip) === 0) {
+    throw new UsageError(
+      `--${flag} must look like IP:PORT (e.g. 127.0.0.1:5353 or [::1]:53), got "${raw}"`,
+    );
+  }
+  parsePort(flag, m[3] as string);
+  return raw;
 }

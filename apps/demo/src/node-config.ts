@@ -1,4 +1,4 @@
-import type { LogLevel, TransportName } from "./cli.js";
+import type { LogLevel, PeerSpec, TransportName } from "./cli.js";
 
 /** A node's settings, from its command line. */
 export interface NodeConfig {
@@ -6,7 +6,14 @@ export interface NodeConfig {
   api: boolean;
   apiPort: number;
   transport: TransportName;
+  /** The peer list to start with: the --peers list, or just self when a source follows the cluster. */
   peers: string[];
+  /** Where the peer list comes from (--peers). */
+  peerSource: PeerSpec;
+  /** DNS server of a dns: source, `HOST:PORT` (--dns-server); undefined = the system's. */
+  dnsServer: string | undefined;
+  /** Shortest time between two DNS lookups, in ms (--dns-poll-ms). */
+  dnsPollMs: number;
   self: string;
   host: string;
   dataDir: string;

@@ -10,7 +10,9 @@ import {
   LOG_LEVELS,
   parseChoice,
   parseCount,
+  parseHostPort,
   parsePeerList,
+  parsePeerSpec,
   parsePort,
   reportUsageError,
   TRANSPORTS,
@@ -40,9 +42,21 @@ Options:
   --transport <name>    peer transport: http (groupcache-compatible) or connect
                         (Connect/gRPC); every node of a cluster must use the same
                         (default http)
-  --peers <urls>        comma-separated base URLs of every node, this one included,
-                        identical on every node (default ${DEFAULT_PORTS.map((p) => peerUrl(p)).join(",")})
-  --self <url>          this node's URL in --peers (default http://127.0.0.1:<port>)
+  --peers <spec>        where the peer list comes from (default ${DEFAULT_PORTS.map((p) => peerUrl(p)).join(",")}):
+                          URL,URL,...  base URLs of every node, this one included,
+                                       identical on every node
+                          dns:NAME:PORT  every A/AAAA address of NAME, on PORT,
+                                       polled (a Kubernetes headless Service, a
+                                       docker-compose service name)
+                          file:PATH    one URL per line (or a JSON array), reloaded
+                                       when the file changes
+                          k8s:[NAMESPACE/]SERVICE:PORT  the serving endpoints of a
+                                       Kubernetes Service (needs RBAC: see deploy/)
+  --self <url>          this node's URL as the peer list gives it
+                        (default http://<host>:<port>, 127.0.0.1 for 0.0.0.0)
+  --dns-server <h:p>    DNS server for dns: peers (default: the system's)
+  --dns-poll-ms <n>     shortest time between DNS lookups (default 5000; the
+                        records' TTL makes it longer)
   --host <addr>         address to listen on (default ${DEFAULT_HOST})
   --data-dir <dir>      database folder, created and seeded on first start
                         (default apps/demo/data)
@@ -77,6 +91,8 @@ function parse(argv: string[]): NodeConfig | "help" {
       "api-port": { type: "string", default: String(DEFAULT_API_PORT) },
       transport: { type: "string", default: "http" },
       peers: { type: "string" },
+      "dns-server": { type: "string" },
+      "dns-poll-ms": { type: "string", default: "5000" },
       self: { type: "string" },
       host: { type: "string", default: DEFAULT_HOST },
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
@@ -95,16 +111,24 @@ function parse(argv: string[]): NodeConfig | "help" {
   const port = parsePort("port", values.port);
   const apiPort = parsePort("api-port", values["api-port"]);
   const host = values.host;
-  const peers = parsePeerList(
+  const peerSource = parsePeerSpec(
     "peers",
     values.peers ?? DEFAULT_PORTS.map((p) => peerUrl(p)).join(","),
   );
-  const self = values.self === undefined ? peerUrl(port) : parsePeerList("self", values.self)[0]!;
-  if (!peers.includes(self)) {
+  const selfHost = host === "0.0.0.0" || host === "::" ? DEFAULT_HOST : host;
+  const self =
+    values.self === undefined
+      ? `http://${selfHost.includes(":") ? `[${selfHost}]` : selfHost}:${port}`
+      : parsePeerList("self", values.self)[0]!;
+  if (peerSource.kind === "list" && !peerSource.urls.includes(self)) {
     throw new UsageError(
-      `this node (${self}) is not in --peers (${peers.join(",")}); every node must list itself, or pass --self`,
+      `this node (${self}) is not in --peers (${peerSource.urls.join(",")}); every node must list itself, or pass --self`,
     );
   }
+  if (values["dns-server"] !== undefined && peerSource.kind !== "dns") {
+    throw new UsageError("--dns-server only goes with --peers dns:NAME:PORT");
+  }
+  const peers = peerSource.kind === "list" ? peerSource.urls : [self];
   if (values.api && apiPort === port) {
     throw new UsageError(`--api-port must differ from --port (both ${port})`);
   }
@@ -114,6 +138,12 @@ function parse(argv: string[]): NodeConfig | "help" {
     apiPort,
     transport: parseChoice("transport", values.transport, TRANSPORTS),
     peers,
+    peerSource,
+    dnsServer:
+      values["dns-server"] === undefined
+        ? undefined
+        : parseHostPort("dns-server", values["dns-server"]),
+    dnsPollMs: dnsPoll(values["dns-poll-ms"]),
     self,
     host,
     dataDir: values["data-dir"],
@@ -159,5 +189,12 @@ function apiTimeout(raw: string | undefined): number | undefined {
   if (ms === 0) {
     throw new UsageError("--api-timeout-ms must be > 0; leave it out for twice the peer timeout");
   }
+  return ms;
+}
+
+/** `--dns-poll-ms`: at least 10 ms, so a typo cannot flood the DNS server. */
+function dnsPoll(raw: string): number {
+  const ms = parseCount("dns-poll-ms", raw, 3_600_000);
+  if (ms < 10) throw new UsageError(`--dns-poll-ms must be at least 10, got ${ms}`);
   return ms;
 }

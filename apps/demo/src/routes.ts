@@ -25,12 +25,17 @@ export function sendText(res: ServerResponse, status: number, body: string): voi
 }
 
 /**
- * `GET /metrics` (Prometheus text format) and `GET /stats` (JSON), served on every node:
+ * `GET /metrics` (Prometheus text format), `GET /stats` (JSON) and `GET /healthz`, served on every node:
  * on the peer port (beside the transport's routes) and on the API port.
  */
 export function observabilityRoutes(metrics: Registry, stats: () => object): Route {
   return (req, res) => {
     const path = pathOf(req.url);
+    if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      // Liveness and readiness of the node (Docker HEALTHCHECK, Kubernetes probes).
+      sendText(res, 200, "ok\n");
+      return true;
+    }
     if (path !== "/metrics" && path !== "/stats") return false;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("allow", "GET, HEAD");

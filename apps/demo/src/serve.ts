@@ -4,6 +4,7 @@ import { createApiHandler } from "./api.js";
 import { GROUP_NAME, peerTimeoutFor } from "./config.js";
 import { ScoreDb } from "./db.js";
 import { createLogger } from "./log.js";
+import { membershipStats, startMembership } from "./membership.js";
 import { createMetrics } from "./metrics.js";
 import type { NodeConfig } from "./node-config.js";
 import { observabilityRoutes } from "./routes.js";
@@ -42,13 +43,14 @@ export async function run(cfg: NodeConfig): Promise<void> {
   const apiResponses = new Map<number, number>();
   const startedAt = Date.now();
   const metrics = createMetrics(group, { dbReads: () => db.reads, apiResponses });
+  let membership: Awaited<ReturnType<typeof startMembership>>;
   const stats = () => ({
     node: {
       self: cfg.self,
       port: cfg.port,
       api: cfg.api ? `http://${cfg.host}:${cfg.apiPort}` : null,
       transport: cfg.transport,
-      peers: cfg.peers,
+      peers: membership?.peers ?? cfg.peers,
       pid: process.pid,
       uptimeMs: Date.now() - startedAt,
     },
@@ -58,6 +60,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
       main: group.cacheStats("main"),
       hot: group.cacheStats("hot"),
     },
+    membership: membershipStats(cfg, membership),
     db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
     api: cfg.api ? { responses: Object.fromEntries(apiResponses) } : null,
   });
@@ -75,6 +78,18 @@ export async function run(cfg: NodeConfig): Promise<void> {
     routes,
   });
   group.registerPeers(peerServer.picker);
+  try {
+    // Membership changes are rare and matter to operators: logged at any --log-level, as
+    // the lifecycle lines are.
+    membership = await startMembership(
+      cfg,
+      peerServer.pool,
+      logger.child({ component: "membership" }, { level: "info" }),
+    );
+  } catch (err) {
+    await peerServer.close();
+    throw err;
+  }
 
   const apiServer = cfg.api
     ? createServer(
@@ -108,6 +123,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     }
     stopping = true;
     lifecycle.info({ event: "stopping", signal }, "shutting down");
+    membership?.close();
     const closing = Promise.all([
       apiServer ? closeServer(apiServer) : undefined,
       peerServer.close(),

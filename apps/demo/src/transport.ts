@@ -25,6 +25,8 @@ export interface PeerServerOptions {
 /** A running peer transport: its picker (for `group.registerPeers`) and how to stop it. */
 export interface PeerServer {
   picker: PeerPicker;
+  /** The pool itself, for a membership source to drive (`setPeers`). */
+  pool: PeerPool;
   /** Where /metrics and /stats are served for this transport. */
   observabilityUrl: string;
   close(): Promise<void>;
@@ -68,6 +70,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   await listen(server, opts.port, opts.host);
   return {
     picker: pool,
+    pool,
     observabilityUrl: `http://${opts.host}:${opts.port}`,
     async close() {
       await closeServer(server);
