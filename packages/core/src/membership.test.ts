@@ -1,3 +1,4 @@
+import { fakePool as testkitFakePool } from "@tinycache/testkit";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { followPeers, type PeerSink, type PeerSource } from "./membership.js";
 import type { Logger } from "./peers.js";
@@ -29,16 +30,7 @@ function manualSource() {
   };
 }
 
-function fakePool(self = A) {
-  const calls: string[][] = [];
-  return {
-    self,
-    calls,
-    setPeers(...urls: string[]) {
-      calls.push(urls);
-    },
-  };
-}
+const fakePool = (self = A) => testkitFakePool(self);
 
 function recordingLogger() {
   const lines: { level: string; msg: string; obj: object }[] = [];

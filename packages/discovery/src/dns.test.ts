@@ -2,11 +2,21 @@ import { createSocket, type Socket } from "node:dgram";
 import { promises as dnsp } from "node:dns";
 import { once } from "node:events";
 import { followPeers } from "@tinycache/core";
-import { type Dnsmasq, findDnsmasq, startDnsmasq } from "@tinycache/testkit";
+import {
+  type Dnsmasq,
+  fakePool,
+  findDnsmasq,
+  isFail,
+  isUpdate,
+  peerRecorder as recorder,
+  startDnsmasq,
+} from "@tinycache/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type DnsSourceHooks, type DnsSourceOptions, dnsSource, dnsSourceWith } from "./dns.js";
 import { parseServer } from "./private/server.js";
-import { fakePool, isFail, isUpdate, recorder, tick } from "./sink.test-util.js";
+
+/** Yields to the event loop once (I/O callbacks and timers already due run first). */
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const dnsmasq = findDnsmasq();
 

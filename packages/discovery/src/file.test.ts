@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { followPeers } from "@tinycache/core";
+import { fakePool, isFail, isUpdate, peerRecorder as recorder } from "@tinycache/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fileSource, fileSourceWith } from "./file.js";
 import { parsePeerList } from "./private/parse.js";
-import { fakePool, isFail, isUpdate, recorder } from "./sink.test-util.js";
 
 const A = "http://10.0.0.1:8001";
 const B = "http://10.0.0.2:8001";

@@ -1,6 +1,6 @@
 import { followPeers } from "@tinycache/core";
+import { fakePool, peerRecorder as recorder } from "@tinycache/testkit";
 import { describe, expect, it } from "vitest";
-import { fakePool, recorder } from "./sink.test-util.js";
 import { staticSource } from "./static.js";
 
 const A = "http://10.0.0.1:8001";

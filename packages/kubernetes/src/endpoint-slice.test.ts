@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException, KubeConfig } from "@kubernetes/client-node";
 import { followPeers } from "@tinycache/core";
-import { deferred } from "@tinycache/testkit";
+import { deferred, isFail, isLeave, isUpdate, peerRecorder as recorder } from "@tinycache/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type EndpointSliceSourceHooks,
@@ -12,7 +12,6 @@ import {
   endpointSliceSourceWith,
 } from "./endpoint-slice.js";
 import { MockApiServer, slice, status } from "./mock-apiserver.test-util.js";
-import { countedTimers, isFail, isLeave, isUpdate, recorder } from "./sink.test-util.js";
 
 const u = (n: number) => `http://10.0.0.${n}:8001`;
 const ready = (n: number) => ({
@@ -533,3 +532,23 @@ describe("endpointSliceSource: options", () => {
     ).not.toThrow();
   });
 });
+
+/** Timers as the source's `setTimer` seam wants them (real, unref'ed), with a live count. */
+export function countedTimers() {
+  const live = new Set<NodeJS.Timeout>();
+  return {
+    live: () => live.size,
+    setTimer(fn: () => void, ms: number): () => void {
+      const t = setTimeout(() => {
+        live.delete(t);
+        fn();
+      }, ms);
+      t.unref();
+      live.add(t);
+      return () => {
+        clearTimeout(t);
+        live.delete(t);
+      };
+    },
+  };
+}

@@ -5,6 +5,7 @@ export * from "./deferred.ts";
 export * from "./dnsmasq.ts";
 export * from "./http.ts";
 export * from "./pack.ts";
+export * from "./peer-recorder.ts";
 export * from "./proc.ts";
 export * from "./random.ts";
 export * from "./transport-contract.ts";
