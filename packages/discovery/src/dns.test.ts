@@ -417,6 +417,50 @@ describe("dnsSource without a server to ask", () => {
     }
   });
 
+  it("reports a malformed answer as a failure; followPeers keeps the last good list", async () => {
+    // A server whose reply claims three answer records and then holds only junk bytes.
+    const socket = createSocket("udp4");
+    socket.on("message", (msg, from) => {
+      if (msg.length < 12) return;
+      const header = Buffer.from(msg.subarray(0, 12));
+      header[2] = 0x80 | ((msg[2] as number) & 0x79);
+      header[3] = 0x80;
+      header.writeUInt16BE(0, 4); // no question
+      header.writeUInt16BE(3, 6); // "three answers"
+      const junk = Buffer.from([0xc0, 0xff, 0x00, 0x01, 0x00, 0x01, 0xde, 0xad]);
+      socket.send(Buffer.concat([header, junk]), from.port, from.address);
+    });
+    socket.bind(0, "127.0.0.1");
+    await once(socket, "listening");
+    const rec = recorder();
+    const pool = fakePool("http://10.0.0.1:8001");
+    const m = followPeers(
+      pool,
+      rec.tee(
+        dnsSource({
+          name: "cache.svc.test",
+          port: 8001,
+          server: `127.0.0.1:${socket.address().port}`,
+          timeoutMs: 500,
+          tries: 1,
+          minIntervalMs: 20,
+        }),
+      ),
+    );
+    try {
+      const first = await rec.next();
+      expect(first.kind).toBe("fail");
+      expect((first as { reason: NodeJS.ErrnoException }).reason.code).toBe("EBADRESP");
+      await rec.next(isFail, 1); // and it goes on polling
+      expect(m.stats.failures).toBeGreaterThanOrEqual(2);
+      expect(m.problem).toBe("peer lookup failed"); // the reason itself is logged
+      expect(pool.calls).toEqual([]);
+    } finally {
+      m.close();
+      socket.close();
+    }
+  });
+
   it("creates no resolver for an aborted subscription", () => {
     const resolver = countingResolver();
     let created = 0;
