@@ -260,4 +260,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`${PROGRAM}: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+});

@@ -239,7 +239,8 @@ describe.each(["http", "connect"] as const)("the demo cluster over %s", (transpo
         "--ports",
         c.ports.join(","),
       ],
-      { env: { LOG_PRETTY: "0" } },
+      // The cluster's peer secret, for its /stats.
+      { env: { LOG_PRETTY: "0", TINYCACHE_SECRET: SECRET } },
     );
     try {
       const summary = JSON.parse(await burst.waitForLine(/"event":"burst"/, 30_000));
