@@ -1,7 +1,7 @@
 import type { RequestListener, ServerResponse } from "node:http";
 import { type Group, InvalidArgumentError, NotFoundError } from "@tinycache/core";
 import type { Logger } from "./log.js";
-import { pathOf, type Route, sendText } from "./routes.js";
+import { closeUnreadBody, pathOf, type Route, sendText } from "./routes.js";
 
 /** How often waiting API requests are checked against their deadline. */
 const SWEEP_MS = 250;
@@ -18,14 +18,50 @@ interface Waiting {
 const PLAIN_PREFIX = "/api?key=";
 const NEEDS_DECODING = /[%+&#]/;
 
-/** The `key` query parameter of an /api URL (form-decoded), or null when absent. */
+/** A query that cannot be decoded: the API answers 400 with its message. */
+export class BadQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BadQueryError";
+  }
+}
+
+/**
+ * One form-encoded query component, strictly: `+` is a space, and every `%XX` must be a
+ * valid escape of well-formed UTF-8. URLSearchParams would turn `%FF` (or `%zz` kept
+ * as is) into U+FFFD, so that distinct requests read the same key.
+ */
+function decodeComponent(raw: string, what: string): string {
+  const s = raw.includes("+") ? raw.replaceAll("+", " ") : raw;
+  if (!s.includes("%")) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new BadQueryError(
+      `bad request: the ${what} is not valid percent-encoded UTF-8 (e.g. %FF or %zz): ${raw.slice(0, 200)}`,
+    );
+  }
+}
+
+/**
+ * The first `key` query parameter of an /api URL (form-decoded, as URLSearchParams
+ * would), or null when absent.
+ * @throws BadQueryError when a parameter is not valid percent-encoded UTF-8.
+ */
 export function keyOf(url: string): string | null {
   if (url.startsWith(PLAIN_PREFIX)) {
     const rest = url.slice(PLAIN_PREFIX.length);
     if (!NEEDS_DECODING.test(rest)) return rest;
   }
   const q = url.indexOf("?");
-  return q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get("key");
+  if (q < 0) return null;
+  for (const pair of url.slice(q + 1).split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = decodeComponent(eq < 0 ? pair : pair.slice(0, eq), "parameter name");
+    if (name === "key") return eq < 0 ? "" : decodeComponent(pair.slice(eq + 1), "key");
+  }
+  return null;
 }
 
 export interface ApiOptions {
@@ -74,7 +110,14 @@ export function createApiHandler({
   sweeper.unref();
 
   const serveKey = (res: ServerResponse, url: string) => {
-    const key = keyOf(url);
+    let key: string | null;
+    try {
+      key = keyOf(url);
+    } catch (err) {
+      if (!(err instanceof BadQueryError)) throw err;
+      reply(res, 400, `${err.message}\n`);
+      return;
+    }
     if (key === null || key === "") {
       reply(res, 400, "missing query parameter: key (e.g. /api?key=Tom)\n");
       return;
@@ -119,6 +162,9 @@ export function createApiHandler({
   return (req, res) => {
     const url = req.url ?? "/";
     const path = pathOf(url);
+    // No route reads a body: one that comes (a 100 MB POST) is left unread, and the
+    // connection closes after the answer (a 405 for a POST, before any byte of it).
+    closeUnreadBody(req, res);
     if (path === "/api") {
       if (req.method !== "GET" && req.method !== "HEAD") {
         res.setHeader("allow", "GET, HEAD");

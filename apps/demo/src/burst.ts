@@ -12,6 +12,7 @@ import {
   parsePort,
   parsePortList,
   reportUsageError,
+  SECRET_ENV,
   TRANSPORTS,
   UsageError,
 } from "./cli.js";
@@ -24,7 +25,8 @@ const PROGRAM = "tinycache-burst";
 const HELP = `Usage: pnpm demo:burst [-- options]   (or: node apps/demo/dist/burst.js [options])
 
 Fires --requests concurrent GET /api?key=<key> at the API and reports how many database
-reads they caused (from every node's /stats): one, thanks to singleflight on each node
+reads they caused (from every node's /stats, which needs the cluster's peer secret in
+TINYCACHE_SECRET when the cluster was started with one): one, thanks to singleflight on each node
 and one owner per key across the cluster.
 
 If no cluster answers on --api-port, starts one (like pnpm demo) with a slow database
@@ -86,9 +88,15 @@ interface Answer {
   body: string;
 }
 
-function get(url: string, agent: Agent | undefined, timeoutMs: number): Promise<Answer> {
+function get(
+  url: string,
+  agent: Agent | undefined,
+  timeoutMs: number,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const opts = { agent, headers, signal: AbortSignal.timeout(timeoutMs) };
+    const req = request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
@@ -105,7 +113,16 @@ async function dbReads(ports: readonly number[]): Promise<Map<number, number>> {
   const out = new Map<number, number>();
   await Promise.all(
     ports.map(async (port) => {
-      const { status, body } = await get(`${peerUrl(port)}/stats`, undefined, 5_000);
+      // /stats wants the cluster's peer secret when it has one.
+      const secret = process.env[SECRET_ENV];
+      const headers: Record<string, string> =
+        secret === undefined ? {} : { "x-tinycache-auth": secret };
+      const { status, body } = await get(`${peerUrl(port)}/stats`, undefined, 5_000, headers);
+      if (status === 401) {
+        throw new Error(
+          `GET ${peerUrl(port)}/stats answered 401: set ${SECRET_ENV} to the cluster's peer secret`,
+        );
+      }
       if (status !== 200) throw new Error(`GET ${peerUrl(port)}/stats answered ${status}`);
       out.set(port, (JSON.parse(body) as { db: { reads: number } }).db.reads);
     }),
@@ -243,4 +260,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`${PROGRAM}: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+});

@@ -250,13 +250,31 @@ describe("keyOf", () => {
       "/api?key=%E2%9C%93",
       "/api?key=x&key=y",
       "/api?key=Tom#frag",
-      "/api?key=%zz",
       "/api?key=é",
+      "/api?k%65y=x",
+      "/api?&&key=a&",
+      "/api?key",
     ];
     for (const url of urls) {
       const q = url.indexOf("?");
       const expected = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get("key");
       expect({ url, key: keyOf(url) }).toEqual({ url, key: expected });
     }
+  });
+
+  it("refuses what URLSearchParams would turn into U+FFFD (distinct keys that alias)", async () => {
+    const { keyOf, BadQueryError } = await import("./api.js");
+    for (const url of [
+      "/api?key=%FF",
+      "/api?key=%EF%BF%BD%FF",
+      "/api?key=%zz",
+      "/api?key=a%2",
+      "/api?key=%ED%A0%80", // a lone surrogate, encoded
+      "/api?k%FFy=1&key=x",
+    ]) {
+      expect(() => keyOf(url), url).toThrow(BadQueryError);
+    }
+    // The real U+FFFD, encoded, is a key like any other.
+    expect(keyOf("/api?key=%EF%BF%BD")).toBe("\uFFFD");
   });
 });

@@ -155,3 +155,32 @@ export function parseHostPort(flag: string, raw: string): string {
   parsePort(flag, m[3] as string);
   return raw;
 }
+
+/** The environment variable a node and the launcher read the shared peer secret from. */
+export const SECRET_ENV = "TINYCACHE_SECRET";
+
+/**
+ * The shared peer secret: `--secret` if given, else `$TINYCACHE_SECRET` (the better place:
+ * a command line is visible to every user of the machine in `ps`), else undefined. It
+ * travels as a header value, so it must be printable ASCII.
+ */
+export function parseSecret(
+  flag: string,
+  raw: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  const secret = raw ?? env[SECRET_ENV];
+  if (secret === undefined) return undefined;
+  const from = raw === undefined ? `$${SECRET_ENV}` : `--${flag}`;
+  if (secret === "") throw new UsageError(`${from} is empty`);
+  if (!/^[\x21-\x7e]+$/.test(secret)) {
+    throw new UsageError(`${from} must be printable ASCII without spaces`);
+  }
+  return secret;
+}
+
+/** Whether `host` (a --host value) only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(?:\.\d{1,3}){3}$/.test(h);
+}

@@ -17,6 +17,9 @@ const LAUNCH = fileURLToPath(new URL("../dist/launch.js", import.meta.url));
 const BURST = fileURLToPath(new URL("../dist/burst.js", import.meta.url));
 /** Slow enough that 1,000 requests all arrive while the key loads; fast enough for tests. */
 const DB_LATENCY_MS = 100;
+/** The peer secret the launcher hands its nodes (given here; else it makes one). */
+const SECRET = "cluster-test-secret";
+const AUTH = { "x-tinycache-auth": SECRET };
 
 interface Stats {
   node: { port: number; pid: number; self: string };
@@ -77,7 +80,10 @@ async function getText(url: string): Promise<{ status: number; body: string }> {
 }
 
 async function stats(port: number): Promise<Stats> {
-  const res = await fetch(`http://127.0.0.1:${port}/stats`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`http://127.0.0.1:${port}/stats`, {
+    headers: AUTH,
+    signal: AbortSignal.timeout(5_000),
+  });
   expect(res.status).toBe(200);
   return (await res.json()) as Stats;
 }
@@ -136,7 +142,7 @@ describe.each(["http", "connect"] as const)("the demo cluster over %s", (transpo
         "--db-latency-ms",
         String(DB_LATENCY_MS),
       ],
-      { env: { LOG_PRETTY: "0" } },
+      { env: { LOG_PRETTY: "0", TINYCACHE_SECRET: SECRET } },
     );
     const pids = new Set<number>();
     c = {
@@ -233,7 +239,8 @@ describe.each(["http", "connect"] as const)("the demo cluster over %s", (transpo
         "--ports",
         c.ports.join(","),
       ],
-      { env: { LOG_PRETTY: "0" } },
+      // The cluster's peer secret, for its /stats.
+      { env: { LOG_PRETTY: "0", TINYCACHE_SECRET: SECRET } },
     );
     try {
       const summary = JSON.parse(await burst.waitForLine(/"event":"burst"/, 30_000));
@@ -255,6 +262,40 @@ describe.each(["http", "connect"] as const)("the demo cluster over %s", (transpo
     // The API node saw 1,000 gets and collapsed them into (at most) one load.
     const api = await stats(c.ports[2]!);
     expect(api.group.stats.gets).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("peers authenticate: without the secret, peer calls and /stats get 401; /metrics stays open", async () => {
+    expect(await getText(`${c.api}/api?key=Tom`)).toEqual({ status: 200, body: "630" });
+    for (const port of c.ports) {
+      const base = `http://127.0.0.1:${port}`;
+      expect((await getText(`${base}/stats`)).status).toBe(401);
+      const wrong = await fetch(`${base}/stats`, { headers: { "x-tinycache-auth": "guess" } });
+      expect(wrong.status).toBe(401);
+      expect((await getText(`${base}/metrics`)).status).toBe(200);
+      expect((await getText(`${base}/healthz`)).status).toBe(200);
+    }
+    expect((await getText(`${c.api}/stats`)).status).toBe(401);
+    const ok = await fetch(`${c.api}/stats`, { headers: AUTH });
+    expect(ok.status).toBe(200);
+    // The transports refuse an unauthenticated peer: nothing is set, nothing removed.
+    const peer = c.peers[0]!;
+    if (transport === "http") {
+      const put = await fetch(`${peer}/_groupcache/scores/Tom`, { method: "PUT", body: "x" });
+      expect(put.status).toBe(401);
+      const del = await fetch(`${peer}/_groupcache/scores/Tom`, { method: "DELETE" });
+      expect(del.status).toBe(401);
+    } else {
+      for (const method of ["Set", "Remove"]) {
+        const res = await fetch(`${peer}/tinycache.v1.CacheService/${method}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ group: "scores", key: "Tom", value: "eA==" }),
+        });
+        expect(res.status).toBe(401);
+        expect(await res.json()).toMatchObject({ code: "unauthenticated" });
+      }
+    }
+    expect(await getText(`${c.api}/api?key=Tom`)).toEqual({ status: 200, body: "630" });
   });
 
   it("every node serves /metrics (Prometheus) and /stats (JSON)", async () => {

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import type { TransportName } from "./cli.js";
+import { SECRET_ENV, type TransportName } from "./cli.js";
 import { peerUrl } from "./config.js";
 import type { Logger } from "./log.js";
 
@@ -28,6 +28,11 @@ export interface ClusterOptions {
   restart?: boolean;
   /** How long a stopping node may take before SIGKILL, in ms. Default 5000. */
   stopGraceMs?: number;
+  /**
+   * Shared peer secret, handed to every node in its environment (TINYCACHE_SECRET, not
+   * on the command line, where `ps` shows it). Default: none (nodes on loopback).
+   */
+  secret?: string;
   logger: Logger;
   /**
    * Every output line of every node. Default: stdout lines to stdout, stderr lines to
@@ -58,9 +63,10 @@ const MAX_CRASHES_IN_WINDOW = 5;
  * stop sends SIGTERM, waits, then SIGKILLs stragglers, so no process outlives it.
  */
 export class Cluster {
-  readonly #opts: Required<Omit<ClusterOptions, "onLine" | "apiNode">> & {
+  readonly #opts: Required<Omit<ClusterOptions, "onLine" | "apiNode" | "secret">> & {
     onLine: NonNullable<ClusterOptions["onLine"]>;
     apiNode: number;
+    secret: string | undefined;
   };
   readonly #nodes = new Map<number, NodeProcess>();
   readonly #crashes = new Map<number, number[]>();
@@ -85,6 +91,7 @@ export class Cluster {
       },
       ...opts,
       apiNode,
+      secret: opts.secret,
     };
   }
 
@@ -147,7 +154,11 @@ export class Cluster {
     // so a crashed launcher leaves no orphans.
     const child = spawn(process.execPath, this.#args(port), {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
-      env: { ...process.env, LOG_PRETTY: "0" },
+      env: {
+        ...process.env,
+        LOG_PRETTY: "0",
+        ...(o.secret === undefined ? {} : { [SECRET_ENV]: o.secret }),
+      },
     });
     const node: NodeProcess = {
       port,

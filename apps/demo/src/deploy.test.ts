@@ -82,10 +82,25 @@ describe("deploy/kubernetes/tinycache.yaml", () => {
       `http://10.1.2.3:${containerPort("peer")}`,
     );
     const env = Object.fromEntries(
-      container.env.map((e: Doc) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+      container.env
+        .filter((e: Doc) => e.valueFrom?.fieldRef !== undefined)
+        .map((e: Doc) => [e.name, e.valueFrom.fieldRef.fieldPath]),
     );
     expect(env).toEqual({ POD_IP: "status.podIP", POD_NAMESPACE: "metadata.namespace" });
     expect(flagValue(args, "--host")).toBe("0.0.0.0");
+  });
+
+  it("binds 0.0.0.0 with the peer secret from a Secret, never --insecure nor a literal", () => {
+    expect(flagValue(args, "--host")).toBe("0.0.0.0");
+    expect(args).not.toContain("--insecure");
+    expect(args).not.toContain("--secret");
+    const secretEnv = container.env.find((e: Doc) => e.name === "TINYCACHE_SECRET");
+    expect(secretEnv?.value).toBeUndefined();
+    expect(secretEnv?.valueFrom?.secretKeyRef).toEqual({ name: "tinycache-peer", key: "secret" });
+    // The variable is the one the node reads (its --help says so).
+    expect(help).toContain("TINYCACHE_SECRET");
+    // The Secret itself is created by hand, not committed here.
+    expect(byKind("Secret")).toHaveLength(0);
   });
 
   it("probes ask /healthz on the peer port, which every node serves", () => {
@@ -150,6 +165,13 @@ describe("deploy/Dockerfile", () => {
 
   it("runs node itself as PID 1 (exec form, no shell to swallow SIGTERM)", () => {
     expect(JSON.parse(last("ENTRYPOINT"))).toEqual(["node", "dist/node.js"]);
+  });
+
+  it("CMD binds 0.0.0.0 without --insecure: a container needs TINYCACHE_SECRET to start", () => {
+    const cmd: string[] = JSON.parse(last("CMD"));
+    expect(flagValue(cmd, "--host")).toBe("0.0.0.0");
+    expect(cmd).not.toContain("--insecure");
+    expect(dockerfile).toContain("TINYCACHE_SECRET");
   });
 
   it("CMD flags exist, and the exposed ports, the health check and the manifests agree", () => {

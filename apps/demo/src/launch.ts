@@ -4,6 +4,7 @@
  * processes (8001, 8002, 8003; 8003 also serves the API on 9999), forwards their logs,
  * waits until all are ready, prints what to try, and stops them all on Ctrl-C / SIGTERM.
  */
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import {
   LOG_LEVELS,
@@ -11,7 +12,9 @@ import {
   parseCount,
   parsePort,
   parsePortList,
+  parseSecret,
   reportUsageError,
+  SECRET_ENV,
   TRANSPORTS,
   UsageError,
 } from "./cli.js";
@@ -22,7 +25,12 @@ const PROGRAM = "tinycache-demo";
 const HELP = `Usage: pnpm demo [-- options]   (or: node apps/demo/dist/launch.js [options])
 
 Starts the classic tinycache cluster: one process per cache node, the last one also
-serving the user API. Ctrl-C (or SIGTERM) stops every node.
+serving the user API. Ctrl-C (or SIGTERM) stops every node; so does the end of the
+launcher's parent (a killed pnpm or shell), and a node whose launcher is gone stops
+itself.
+
+The nodes authenticate each other with a shared secret: ${SECRET_ENV} (or --secret)
+if set, else a random one made at start. Peer calls and GET /stats without it get 401.
 
 Options:
   --ports <list>        peer ports, comma-separated (default ${DEFAULT_PORTS.join(",")})
@@ -33,6 +41,7 @@ Options:
   --hot-cache <on|off>  hot cache for keys owned by other nodes (default on)
   --restart <on|off>    restart a node that dies unexpectedly (default on)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
+  --secret <s>          shared peer secret (default: $${SECRET_ENV}, else random)
   -h, --help            show this help
 
 Logs: pretty in a terminal, JSON lines otherwise (LOG_PRETTY=1 / LOG_PRETTY=0 to force).
@@ -53,6 +62,7 @@ function parse(argv: string[]) {
       "hot-cache": { type: "string", default: "on" },
       restart: { type: "string", default: "on" },
       "log-level": { type: "string", default: "info" },
+      secret: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -70,7 +80,30 @@ function parse(argv: string[]) {
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const),
     restart: parseChoice("restart", values.restart, ["on", "off"] as const) === "on",
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
+    secret: parseSecret("secret", values.secret, process.env),
   };
+}
+
+/**
+ * Calls `onGone` once when this process's parent has gone away. `pnpm demo` runs the
+ * launcher with `exec` (package.json), so pnpm's own SIGTERM reaches it directly; but a
+ * parent that dies without passing a signal on (pnpm or a shell killed with SIGKILL, a
+ * closed terminal's shell) would leave the launcher orphaned with its nodes holding
+ * their ports. Node offers no event for a parent's death (no prctl(PR_SET_PDEATHSIG), no
+ * pidfd), so, as a last resort, an unref'd timer compares `process.ppid` (one getppid
+ * call) with the parent at start, once a second: orphaned, the process is reparented
+ * and its ppid changes. Not started when the parent is already init (pid 1), e.g. in a
+ * container, where there is nothing to watch.
+ */
+function watchParent(onGone: () => void, everyMs = 1000): void {
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, everyMs);
+  timer.unref();
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -112,7 +145,11 @@ async function main(argv: string[]): Promise<void> {
         singleLine: true,
       })
     : undefined;
+  // A given secret (flag or environment), else a fresh one: the nodes get it in their
+  // environment, never on a command line.
+  const secret = cfg.secret ?? randomBytes(18).toString("base64url");
   const cluster = new Cluster({
+    secret,
     ports: cfg.ports,
     apiPort: cfg.apiPort,
     transport: cfg.transport,
@@ -142,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
 
   let stopping: Promise<void> | undefined;
   let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (signal: NodeJS.Signals | "parent_gone") => {
     signals++;
     if (signals > 1 && signal === "SIGINT") {
       logger.warn({ event: "forced_stop" }, "second Ctrl-C: killing every node now");
@@ -157,6 +194,7 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  watchParent(() => stop("parent_gone"));
 
   try {
     await cluster.start();
@@ -193,7 +231,7 @@ async function main(argv: string[]): Promise<void> {
         `  curl "${api}/api?key=Tom"       # 630`,
         `  curl "${api}/api?key=user000042"`,
         `  curl -i "${api}/api?key=nobody"   # 404 nobody not exist`,
-        `  curl "${api}/stats"`,
+        `  curl -H "x-tinycache-auth: ${cfg.secret === undefined ? "<secret>" : "$TINYCACHE_SECRET"}" "${api}/stats"   # the peer secret${cfg.secret === undefined ? ` (this run's: ${secret})` : ""}`,
         "",
         "Ctrl-C stops every node.",
         "",

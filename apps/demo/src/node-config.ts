@@ -26,4 +26,13 @@ export interface NodeConfig {
   /** API requests still waiting after this long (ms) get a 504; undefined = twice the peer timeout. */
   apiTimeoutMs: number | undefined;
   logLevel: LogLevel;
+  /** Shared peer secret (--secret / TINYCACHE_SECRET); undefined = peers unauthenticated. */
+  secret: string | undefined;
+  /** Connection limits of both servers (--max-connections, --headers-timeout-ms, ...). */
+  serverLimits: {
+    maxConnections: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+  };
 }

@@ -6,7 +6,9 @@
  * Run --help for every flag.
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_SERVER_LIMITS } from "@tinycache/core/transport";
 import {
+  isLoopbackHost,
   LOG_LEVELS,
   parseChoice,
   parseCount,
@@ -14,7 +16,9 @@ import {
   parsePeerList,
   parsePeerSpec,
   parsePort,
+  parseSecret,
   reportUsageError,
+  SECRET_ENV,
   TRANSPORTS,
   UsageError,
 } from "./cli.js";
@@ -32,8 +36,15 @@ const PROGRAM = "tinycache-node";
 const HELP = `Usage: node apps/demo/dist/node.js --port <port> [options]
 
 One tinycache cache node (one process). Serves the peer transport on --port, plus
-GET /metrics (Prometheus) and GET /stats (JSON) on the same port. With --api it also
-serves the user API: GET /api?key=K, GET /healthz, /metrics, /stats on --api-port.
+GET /metrics (Prometheus), GET /stats (JSON) and GET /healthz on the same port. With
+--api it also serves the user API: GET /api?key=K, /healthz, /metrics, /stats on
+--api-port.
+
+Peers authenticate with a shared secret: set ${SECRET_ENV} (or --secret) to the same
+value on every node. Then peer calls without it get 401 / unauthenticated, and so does
+GET /stats (send it in the x-tinycache-auth header); /metrics and /healthz stay open.
+A node listening on an address other than loopback refuses to start without a secret,
+unless --insecure is given.
 
 Options:
   --port <n>            peer port of this node (default 8001)
@@ -68,6 +79,20 @@ Options:
   --api-timeout-ms <n>  answer 504 to an API request still waiting after n ms
                         (default: twice the peer timeout, >= 4000)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
+  --secret <s>          shared peer secret, printable ASCII (default: the
+                        ${SECRET_ENV} environment variable, which is better:
+                        a command line shows in ps)
+  --insecure            allow a non-loopback --host without a secret: anyone who
+                        reaches the peer port can then change what users read
+  --max-connections <n> most open connections per server, peer and API (default
+                        ${DEFAULT_SERVER_LIMITS.maxConnections}; keep it under ulimit -n)
+  --headers-timeout-ms <n>  close a connection whose request head is not complete
+                        after n ms, one that never sends a byte included
+                        (default ${DEFAULT_SERVER_LIMITS.headersTimeoutMs})
+  --request-timeout-ms <n>  close a connection whose request is not complete
+                        after n ms (default ${DEFAULT_SERVER_LIMITS.requestTimeoutMs})
+  --keep-alive-timeout-ms <n>  close an idle kept-alive connection after n ms
+                        (default ${DEFAULT_SERVER_LIMITS.keepAliveTimeoutMs})
   -h, --help            show this help
 
 Logs are one JSON object per line, pretty-printed when stdout is a terminal
@@ -103,6 +128,12 @@ function parse(argv: string[]): NodeConfig | "help" {
       "negative-ttl-ms": { type: "string", default: "5000" },
       "api-timeout-ms": { type: "string" },
       "log-level": { type: "string", default: "info" },
+      secret: { type: "string" },
+      insecure: { type: "boolean", default: false },
+      "max-connections": { type: "string" },
+      "headers-timeout-ms": { type: "string" },
+      "request-timeout-ms": { type: "string" },
+      "keep-alive-timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -132,6 +163,35 @@ function parse(argv: string[]): NodeConfig | "help" {
   if (values.api && apiPort === port) {
     throw new UsageError(`--api-port must differ from --port (both ${port})`);
   }
+  const secret = parseSecret("secret", values.secret, process.env);
+  if (secret === undefined && !values.insecure && !isLoopbackHost(host)) {
+    throw new UsageError(
+      `--host ${host} is not a loopback address, and no peer secret is set: anyone who reaches port ${port} could change what users read. Set ${SECRET_ENV} (or --secret) to the same secret on every node, or pass --insecure to run without one`,
+    );
+  }
+  const serverLimits = {
+    maxConnections: positive("max-connections", values["max-connections"], "maxConnections"),
+    headersTimeoutMs: positive(
+      "headers-timeout-ms",
+      values["headers-timeout-ms"],
+      "headersTimeoutMs",
+    ),
+    requestTimeoutMs: positive(
+      "request-timeout-ms",
+      values["request-timeout-ms"],
+      "requestTimeoutMs",
+    ),
+    keepAliveTimeoutMs: positive(
+      "keep-alive-timeout-ms",
+      values["keep-alive-timeout-ms"],
+      "keepAliveTimeoutMs",
+    ),
+  };
+  if (serverLimits.headersTimeoutMs > serverLimits.requestTimeoutMs) {
+    throw new UsageError(
+      `--headers-timeout-ms (${serverLimits.headersTimeoutMs}) must not exceed --request-timeout-ms (${serverLimits.requestTimeoutMs})`,
+    );
+  }
   return {
     port,
     api: values.api,
@@ -157,7 +217,21 @@ function parse(argv: string[]): NodeConfig | "help" {
     negativeTtlMs: parseCount("negative-ttl-ms", values["negative-ttl-ms"]),
     apiTimeoutMs: apiTimeout(values["api-timeout-ms"]),
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
+    secret,
+    serverLimits,
   };
+}
+
+/** A server limit flag: an integer >= 1, or core's default when left out. */
+function positive(
+  flag: string,
+  raw: string | undefined,
+  name: keyof typeof DEFAULT_SERVER_LIMITS,
+): number {
+  if (raw === undefined) return DEFAULT_SERVER_LIMITS[name];
+  const n = parseCount(flag, raw, 2_147_483_647);
+  if (n < 1) throw new UsageError(`--${flag} must be at least 1, got ${n}`);
+  return n;
 }
 
 let cfg: NodeConfig | "help";

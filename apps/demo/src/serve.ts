@@ -1,5 +1,11 @@
 import { createServer } from "node:http";
 import { GroupRegistry, NotFoundError } from "@tinycache/core";
+import {
+  applyServerLimits,
+  DEFAULT_AUTH_HEADER,
+  makeSecretCheck,
+  resolveServerLimits,
+} from "@tinycache/core/transport";
 import { createApiHandler } from "./api.js";
 import { GROUP_NAME, peerTimeoutFor } from "./config.js";
 import { ScoreDb } from "./db.js";
@@ -64,7 +70,12 @@ export async function run(cfg: NodeConfig): Promise<void> {
     db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
     api: cfg.api ? { responses: Object.fromEntries(apiResponses) } : null,
   });
-  const routes = observabilityRoutes(metrics, stats);
+  // With a peer secret, /stats wants it too (in the peers' header); /metrics stays open.
+  const secretOk = cfg.secret === undefined ? undefined : makeSecretCheck(cfg.secret);
+  const routes = observabilityRoutes(metrics, stats, (headers) =>
+    secretOk === undefined ? true : secretOk(headers[DEFAULT_AUTH_HEADER]),
+  );
+  const limits = resolveServerLimits("tinycache-node", cfg.serverLimits);
 
   const peerServer = await startPeerServer({
     transport: cfg.transport,
@@ -76,6 +87,8 @@ export async function run(cfg: NodeConfig): Promise<void> {
     timeoutMs: peerTimeoutMs,
     logger: logger.child({ component: `transport-${cfg.transport}` }),
     routes,
+    secret: cfg.secret,
+    serverLimits: limits,
   });
   group.registerPeers(peerServer.picker);
   try {
@@ -92,15 +105,17 @@ export async function run(cfg: NodeConfig): Promise<void> {
   }
 
   const apiServer = cfg.api
-    ? createServer(
-        { keepAliveTimeout: 30_000 },
-        createApiHandler({
-          group,
-          logger,
-          routes,
-          responses: apiResponses,
-          timeoutMs: cfg.apiTimeoutMs ?? peerTimeoutMs * 2,
-        }),
+    ? applyServerLimits(
+        createServer(
+          createApiHandler({
+            group,
+            logger,
+            routes,
+            responses: apiResponses,
+            timeoutMs: cfg.apiTimeoutMs ?? peerTimeoutMs * 2,
+          }),
+        ),
+        limits,
       )
     : undefined;
   if (apiServer) {
@@ -110,6 +125,8 @@ export async function run(cfg: NodeConfig): Promise<void> {
       await peerServer.close();
       throw err;
     }
+    // Later errors (e.g. out of file descriptors) are logged, not fatal.
+    apiServer.on("error", (err) => logger.error({ err, event: "api_error" }, "API server error"));
   }
 
   let stopping = false;

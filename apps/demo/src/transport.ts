@@ -1,7 +1,13 @@
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { GroupRegistry, PeerPicker } from "@tinycache/core";
-import type { PeerPool } from "@tinycache/core/transport";
+import {
+  nodeServer,
+  type PeerPool,
+  type PoolServer,
+  resolveServerLimits,
+  type ServerLimitsOptions,
+} from "@tinycache/core/transport";
 import { HttpPool } from "@tinycache/transport-http";
 import type { TransportName } from "./cli.js";
 import type { Logger } from "./log.js";
@@ -20,6 +26,10 @@ export interface PeerServerOptions {
   logger: Logger;
   /** Routes served on the peer port before the transport's own (/metrics, /stats). */
   routes: Route;
+  /** Shared peer secret (both directions); undefined = unauthenticated. */
+  secret: string | undefined;
+  /** Limits of the peer server's connections. */
+  serverLimits: ServerLimitsOptions;
 }
 
 /** A running peer transport: its picker (for `group.registerPeers`) and how to stop it. */
@@ -51,29 +61,47 @@ async function closeServer(server: Server, graceMs = 2000): Promise<void> {
   clearTimeout(force);
 }
 
-/** Starts the peer transport on `port`, with /metrics and /stats beside it. */
+/**
+ * Starts the peer transport on `port`, with /metrics, /stats and /healthz beside it. The
+ * Connect port speaks HTTP/1.1 and h2c (HTTP/2 cleartext, what gRPC clients use) at once.
+ */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const { self, registry, timeoutMs, logger } = opts;
+  const { self, registry, timeoutMs, logger, serverLimits } = opts;
+  const auth = opts.secret === undefined ? undefined : { secret: opts.secret };
+  const common = { self, registry, timeoutMs, logger, auth, serverLimits };
   let pool: PeerPool;
+  let server: PoolServer;
   if (opts.transport === "http") {
-    pool = new HttpPool({ self, registry, timeoutMs, logger });
+    pool = new HttpPool(common);
+    const handler = pool.handler;
+    server = nodeServer(
+      createServer((req, res) => {
+        if (!opts.routes(req, res)) handler(req, res);
+      }),
+      logger,
+      resolveServerLimits("peer server", serverLimits),
+    );
   } else {
     // Loaded on demand so that an http-only node does not pay for the Connect stack.
-    const { ConnectPool } = await import("@tinycache/transport-connect");
-    pool = new ConnectPool({ self, registry, timeoutMs, logger });
+    const { ConnectPool, createCleartextServer } = await import("@tinycache/transport-connect");
+    const connect = new ConnectPool(common);
+    pool = connect;
+    server = createCleartextServer(
+      (req, res) => {
+        // The routes write through the API both HTTP/1.1 and HTTP/2 (compat) share.
+        if (!opts.routes(req as IncomingMessage, res as ServerResponse)) connect.handler(req, res);
+      },
+      { serverLimits, logger },
+    );
   }
   pool.setPeers(...opts.peers);
-  const handler = pool.handler;
-  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-    if (!opts.routes(req, res)) handler(req, res);
-  });
-  await listen(server, opts.port, opts.host);
+  await server.listen(opts.port, opts.host);
   return {
     picker: pool,
     pool,
     observabilityUrl: `http://${opts.host}:${opts.port}`,
     async close() {
-      await closeServer(server);
+      await server.close();
       await pool.close();
     },
   };

@@ -13,7 +13,8 @@ import { CacheServer, type PeerHandler } from "./server.js";
  * `handler` serves CacheService over Connect, gRPC and gRPC-Web (HTTP/1.1 and HTTP/2)
  * for `http.createServer`, `http2.createServer` / `createSecureServer({ allowHTTP1: true })`
  * or `https.createServer`. gRPC clients need HTTP/2: use `listen` (which speaks both on
- * one cleartext port) or an http2 server.
+ * one cleartext port, with the pool's `serverLimits`), `createCleartextServer` (the same
+ * server for a handler of yours), or an http2 server.
  *
  * ```ts
  * const pool = new ConnectPool({ self: "http://127.0.0.1:8001", registry });
@@ -44,7 +45,7 @@ export class ConnectPool extends PeerPoolBase<ConnectPeer> {
         }),
       disconnect: (peer) => peer.close(),
       handler,
-      createServer: () => new DualServer(handler),
+      createServer: () => new DualServer(handler, o.serverLimits, o.logger),
     });
   }
 

@@ -114,7 +114,7 @@ class TransportRpc implements Rpc {
     let transport: Transport;
     let close: () => void;
     if (o.httpVersion === "2") {
-      const sessionManager = new Http2SessionManager(url, {}, o.http2Options);
+      const sessionManager = guardSessions(new Http2SessionManager(url, {}, o.http2Options));
       close = () => sessionManager.abort();
       const h2 = { ...common, httpVersion: "2" as const, sessionManager };
       transport =
@@ -154,6 +154,28 @@ class TransportRpc implements Rpc {
   close() {
     this.#close();
   }
+}
+
+/**
+ * Keeps a session's late errors from ending the process. An HTTP/2 session to something
+ * that is not an HTTP/2 server (an HTTP/1.1-only server on a peer's URL) reports its
+ * protocol error twice; connect-node's manager listens for the first only, so the second
+ * was an uncaught exception. Each session the manager opens gets one listener that does
+ * nothing: the call itself still fails (as `unavailable`) through the manager.
+ */
+function guardSessions(manager: Http2SessionManager): Http2SessionManager {
+  const request = manager.request.bind(manager);
+  const guarded = new WeakSet<object>();
+  manager.request = async (...args: Parameters<Http2SessionManager["request"]>) => {
+    const stream = await request(...args);
+    const session = stream.session;
+    if (session !== undefined && !guarded.has(session)) {
+      guarded.add(session);
+      session.on("error", () => {});
+    }
+    return stream;
+  };
+  return manager;
 }
 
 function peerValue(res: GetResponseLike): PeerValue {

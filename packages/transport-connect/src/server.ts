@@ -7,7 +7,7 @@ import {
   errorToJsonBytes,
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { RequestCheck, type ServedGroup } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { codeToString, serverError } from "./codes.js";
@@ -52,6 +52,10 @@ export class CacheServer {
       routes: (router: ConnectRouter) => this.#routes(router),
       readMaxBytes: o.maxBodyBytes,
       writeMaxBytes: o.maxBodyBytes,
+      // gzip only (what gRPC and Connect clients send when they compress): anything else,
+      // brotli included, is `unimplemented` with the list of what is accepted, as the
+      // protocols say, instead of a failed decompression. Our own clients never compress.
+      acceptCompression: [compressionGzip],
     });
     this.handler = (req, res) => {
       const h = req.headers;
@@ -204,7 +208,9 @@ export class CacheServer {
   ): void {
     const check = this.#check;
     if (!check.authorized(req.headers)) {
-      req.resume(); // drain, so an HTTP/1.1 connection stays usable
+      // The body of a refused call is not read (it may be of any size): the exchange ends
+      // with the answer.
+      check.closeAfterAnswer(req, res);
       sendError(res, new ConnectError("missing or wrong peer secret", Code.Unauthenticated));
       return;
     }
@@ -212,7 +218,7 @@ export class CacheServer {
     const header = req.headers["connect-timeout-ms"];
     const timeout = parseTimeout(typeof header === "string" ? header : null, 2_147_483_647);
     if (timeout.error !== undefined) {
-      req.resume();
+      check.closeAfterAnswer(req, res);
       sendError(res, timeout.error);
       return;
     }
@@ -243,7 +249,9 @@ export class CacheServer {
         );
       },
       () => {
+        // Past the cap nothing more is read: answer, then end the exchange.
         done();
+        check.closeAfterAnswer(req, res);
         sendError(res, tooLarge(check.maxBodyBytes));
       },
     );

@@ -190,16 +190,20 @@ describe("answers map to PeerError kinds", () => {
   });
 
   it.each([
-    [404, "404 page not found\n", "unavailable"], // Go's default mux: not a groupcache peer
-    [404, "k not exist\n", "not_found"], // mailgun's not-found
-    [503, "busy\n", "unavailable"],
-    [502, "", "unavailable"],
-    [401, "unauthorized\n", "unavailable"],
-    [413, "too large\n", "invalid_argument"],
-    [200, "\xff\xff\xff", "unavailable"], // not a GetResponse
-  ])("HTTP %i %j -> %s", async (status, body, kind) => {
+    [404, "404 page not found\n", "unavailable", {}], // Go's default mux: not a groupcache peer
+    // A "not found" without tinycache's marker (mailgun's, a proxy's) is no verdict.
+    [404, "k not exist\n", "unavailable", {}],
+    [404, "", "unavailable", {}], // an intercepting proxy's bare 404
+    [404, "k not exist\n", "not_found", { "tinycache-verdict": "not_found" }],
+    [404, "", "unavailable", { "tinycache-verdict": "something else" }],
+    [503, "busy\n", "unavailable", {}],
+    [502, "", "unavailable", {}],
+    [401, "unauthorized\n", "unavailable", {}],
+    [413, "too large\n", "invalid_argument", {}],
+    [200, "\xff\xff\xff", "unavailable", {}], // not a GetResponse
+  ])("HTTP %i %j -> %s (headers %j)", async (status, body, kind, headers) => {
     const peer = await rawPeer((_req, res) => {
-      res.writeHead(status, { "content-type": "text/plain" });
+      res.writeHead(status, { "content-type": "text/plain", ...headers });
       res.end(Buffer.from(body, "latin1"));
     });
     expect(await kindOf(peer.get({ group: "g", key: "k" }))).toBe(kind);

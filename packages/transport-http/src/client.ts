@@ -12,6 +12,7 @@ import {
   type UnaryResponse,
 } from "@tinycache/core/transport";
 import { escapeSegment } from "./escape.js";
+import { VERDICT_HEADER, VERDICT_NOT_FOUND } from "./server.js";
 import { decodeGetResponse, encodeSetRequest } from "./wire.js";
 
 const PROTOBUF = "application/x-protobuf";
@@ -19,23 +20,17 @@ const PROTOBUF = "application/x-protobuf";
 const ERROR_TEXT_BYTES = 1024;
 
 /**
- * 404 bodies that do not mean "the owner's source has no such key": the group is unknown
- * to that peer (golang/groupcache), the path is not a groupcache path (our server, Go's
- * default mux). The owner cannot answer, so the caller should load the key itself.
+ * The status a groupcache peer means by an HTTP status (the codec's half of core's
+ * mapping). A 404 is "not found" only with tinycache's marker header: any other 404 (an
+ * intercepting proxy's, a server that is not a peer, golang/groupcache's unknown group)
+ * is no verdict about the key, so the caller loads it itself, as Go's groupcache does
+ * after any non-200. (A Go peer's getter errors are 500s; a mailgun peer's unmarked
+ * "not found" 404 costs one local load, which finds the same nothing.)
  */
-function notAnOwnerAnswer(text: string): boolean {
-  return (
-    text.startsWith("no such group:") ||
-    text.startsWith("path outside ") ||
-    text === "404 page not found"
-  );
-}
-
-/** The status a groupcache peer means by an HTTP status (the codec's half of core's mapping). */
-function statusOfHttp(status: number, text: string): StatusCode {
+function statusOfHttp(status: number, notFoundMarked: boolean): StatusCode {
   switch (status) {
     case 404:
-      return notAnOwnerAnswer(text) ? "unavailable" : "not_found";
+      return notFoundMarked ? "not_found" : "unavailable";
     case 400:
     case 413:
       return "invalid_argument";
@@ -51,7 +46,7 @@ function statusError(peer: string, res: UnaryResponse): PeerError {
   const { status, body } = res;
   const text = body.toString("utf8", 0, Math.min(body.length, ERROR_TEXT_BYTES)).trimEnd();
   return peerErrorFor(
-    statusOfHttp(status, text),
+    statusOfHttp(status, res.headers[VERDICT_HEADER] === VERDICT_NOT_FOUND),
     peer,
     `HTTP ${status}${text ? `: ${text}` : ""}`,
     true,

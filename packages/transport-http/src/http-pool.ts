@@ -48,6 +48,7 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
         nodeServer(
           o.tls === undefined ? http.createServer(handler) : https.createServer(o.tls, handler),
           o.logger,
+          o.serverLimits,
         ),
     });
   }

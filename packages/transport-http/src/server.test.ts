@@ -232,6 +232,10 @@ describe("errors: text/plain, ending in a newline, Go's wording", () => {
     expect(a.headers["content-type"]).toBe("text/plain; charset=utf-8");
     expect(a.body.toString("utf8")).toBe(body);
     if (status === 405) expect(a.headers.allow).toBe("GET, PUT, DELETE");
+    // Only the owner's "not found" carries tinycache's marker: no other 404 is a verdict.
+    expect(a.headers["tinycache-verdict"]).toBe(
+      body === "missing not exist\n" ? "not_found" : undefined,
+    );
   });
 
   it("accepts a key of exactly maxKeyBytes", async () => {

@@ -30,6 +30,16 @@ const ALLOW = "GET, PUT, DELETE";
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * Header of a 404 that means "the owner's source has no such key". Only a tinycache
+ * server sends it: a 404 without it (a proxy, a server that is not a peer, golang/
+ * groupcache's unknown group) is no verdict, so the asker loads the key itself, as Go's
+ * groupcache does after any non-200. The name is the Connect transport's marker's.
+ */
+export const VERDICT_HEADER = "tinycache-verdict";
+/** Its value on a "not found" answer. */
+export const VERDICT_NOT_FOUND = "not_found";
+
+/**
  * The HTTP status of each of core's statuses (the codec's half of the mapping). Go's
  * groupcache answers 500 to any error; "not found" and "bad request" get their own so a
  * tinycache asker can pass them on. A request that ended on its own side (canceled, past
@@ -48,8 +58,17 @@ const HTTP_STATUS: Record<StatusCode, number> = {
   internal: 500,
 };
 
-/** Writes a Go-style `http.Error` answer, unless an answer has already started. */
-function replyText(res: ServerResponse, status: number, message: string, close = false): void {
+/**
+ * Writes a Go-style `http.Error` answer, unless an answer has already started. `close`
+ * asks for `Connection: close`; `verdict` adds the not-found marker.
+ */
+function replyText(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  close = false,
+  verdict = false,
+): void {
   if (res.headersSent || res.destroyed) return;
   const body = Buffer.from(`${message}\n`, "utf8");
   const headers = [
@@ -62,6 +81,7 @@ function replyText(res: ServerResponse, status: number, message: string, close =
   ];
   if (status === 405) headers.push("Allow", ALLOW);
   if (close) headers.push("Connection", "close");
+  if (verdict) headers.push(VERDICT_HEADER, VERDICT_NOT_FOUND);
   res.writeHead(status, headers);
   res.end(body);
 }
@@ -93,9 +113,10 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
 
   const replyError = (res: ServerResponse, err: unknown, signal?: AbortSignal): void => {
     if (res.headersSent || res.destroyed) return;
-    const status = HTTP_STATUS[statusOf(err, signal)];
+    const code = statusOf(err, signal);
+    const status = HTTP_STATUS[code];
     if (status === 500) logger.debug({ err }, "tinycache http: group failed");
-    replyText(res, status, errorMessage(err));
+    replyText(res, status, errorMessage(err), false, code === "not_found");
   };
 
   const sendValue = (
@@ -154,8 +175,17 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
           replyError(res, err);
         }
       },
-      () => replyText(res, 413, check.tooLargeMessage(), true),
+      () => {
+        check.closeAfterAnswer(req, res);
+        replyText(res, 413, check.tooLargeMessage(), true);
+      },
     );
+  };
+
+  /** A refusal before the body is read: the body (if any) is never read. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, message: string) => {
+    check.closeAfterAnswer(req, res);
+    replyText(res, status, message);
   };
 
   const route = (req: IncomingMessage, res: ServerResponse): void => {
@@ -163,7 +193,7 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
     if (url.charCodeAt(0) !== 47 /* "/" */) {
       const path = originForm(url);
       if (path === undefined) {
-        replyText(res, 400, "bad request: bad request target");
+        refuse(req, res, 400, "bad request: bad request target");
         return;
       }
       url = path;
@@ -171,21 +201,21 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
     const q = url.indexOf("?");
     if (q !== -1) url = url.slice(0, q);
     if (!url.startsWith(basePath)) {
-      replyText(res, 404, outside);
+      refuse(req, res, 404, outside);
       return;
     }
     if (!check.authorized(req.headers)) {
-      replyText(res, 401, "unauthorized");
+      refuse(req, res, 401, "unauthorized");
       return;
     }
     const method = req.method;
     if (method !== "GET" && method !== "PUT" && method !== "DELETE") {
-      replyText(res, 405, "method not allowed");
+      refuse(req, res, 405, "method not allowed");
       return;
     }
     const slash = url.indexOf("/", baseLen);
     if (slash === -1) {
-      replyText(res, 400, "bad request"); // Go's exact answer for a missing key part
+      refuse(req, res, 400, "bad request"); // Go's exact answer for a missing key part
       return;
     }
     const rawName = url.slice(baseLen, slash);
@@ -193,17 +223,17 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
     const name = unescapeSegment(rawName);
     const key = unescapeSegment(rawKey);
     if (name === undefined || key === undefined) {
-      replyText(res, 400, whyUndecodable(name === undefined ? rawName : rawKey));
+      refuse(req, res, 400, whyUndecodable(name === undefined ? rawName : rawKey));
       return;
     }
     const group = registry.getGroup(name);
     if (group === undefined) {
-      replyText(res, 404, `no such group: ${name}`);
+      refuse(req, res, 404, `no such group: ${name}`);
       return;
     }
     const bad = check.keyError(group, key);
     if (bad !== undefined) {
-      replyText(res, 400, bad.message, method === "PUT");
+      refuse(req, res, 400, bad.message);
       return;
     }
     if (method === "GET") get(group, key, req, res);

@@ -23,7 +23,8 @@
  * testkit depends on no package of ours (that would be a workspace cycle), so core's
  * classes are passed in and described here by the little the suite uses of them.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AgentOptions } from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -530,6 +531,30 @@ export function describeTransportContract<R extends ContractRegistry>(
         expect(a.calls).toEqual([key]);
         expect(b.calls).toEqual([warm]);
         expect((await peerError(toB.get({ group: GROUP, key: "x" }))).kind).toBe("unavailable");
+      });
+
+      it("a server that is not a peer (a bare 404 on every path) as the owner: A loads the key itself", async () => {
+        // An intercepting proxy, or a placeholder peer URL that reaches some other web
+        // server: its 404 is no verdict about the key, never "not found".
+        const stranger = createServer((_req, res) => {
+          res.writeHead(404, { "content-length": "0" });
+          res.end();
+        });
+        stranger.listen(0, LOOPBACK);
+        await once(stranger, "listening");
+        cleanups.push(() => new Promise((resolve) => stranger.close(resolve)));
+        const strangerUrl = `http://${LOOPBACK}:${(stranger.address() as AddressInfo).port}`;
+        const a = await startNode("A");
+        a.pool.setPeers(a.url, strangerUrl);
+        a.registry.registerPeers(a.pool as never);
+        const toStranger = a.pool.peers()[0] as ContractPeerGetter;
+        let key = "";
+        for (let i = 0; key === ""; i++) {
+          if (a.pool.pickPeer(`Tom~${i}`)?.id === toStranger.id) key = `Tom~${i}`;
+        }
+        expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
+        expect(a.calls).toEqual([key]);
+        expect((await peerError(toStranger.get({ group: GROUP, key }))).kind).toBe("unavailable");
       });
 
       it("an owner without the group: A loads the key itself", async () => {

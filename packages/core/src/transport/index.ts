@@ -43,11 +43,20 @@ export {
   resolvePoolOptions,
 } from "./pool.js";
 export {
+  type ClosableResponseLike,
   RequestCheck,
   type RequestCheckOptions,
   type RequestLike,
   type ResponseLike,
 } from "./request-check.js";
+export {
+  applyServerLimits,
+  connectionsCheckingIntervalMs,
+  DEFAULT_SERVER_LIMITS,
+  resolveServerLimits,
+  type ServerLimits,
+  type ServerLimitsOptions,
+} from "./server-limits.js";
 export {
   errorMessage,
   kindOfStatus,

@@ -14,6 +14,12 @@ import {
   timeoutMsOption,
 } from "./options.js";
 import { PeerSet } from "./peer-set.js";
+import {
+  applyServerLimits,
+  resolveServerLimits,
+  type ServerLimits,
+  type ServerLimitsOptions,
+} from "./server-limits.js";
 
 /** A Node request listener, as `http.createServer` takes it. */
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -90,6 +96,13 @@ export interface PeerPoolOptions {
    * @default { keepAlive: true, maxSockets: 256, scheduling: "lifo" }
    */
   agentOptions?: HttpsAgentOptions;
+  /**
+   * Limits of the server `listen` starts: header, request and keep-alive timeouts (a
+   * connection that never sends a byte is closed after `headersTimeoutMs`) and
+   * `maxConnections`. See {@link ServerLimitsOptions}.
+   * @default { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 30_000, maxConnections: 8192 }
+   */
+  serverLimits?: ServerLimitsOptions;
   /** pino-compatible logger. Default: silent. */
   logger?: Logger;
 }
@@ -104,6 +117,7 @@ export interface ResolvedPoolOptions {
   auth: ResolvedSharedSecret | undefined;
   maxBodyBytes: number;
   agentOptions: HttpsAgentOptions;
+  serverLimits: ServerLimits;
   logger: Logger;
 }
 
@@ -135,6 +149,7 @@ export function resolvePoolOptions(owner: string, o: PeerPoolOptions): ResolvedP
     auth: resolveSharedSecret(owner, o.auth),
     maxBodyBytes: positiveIntOption(owner, "maxBodyBytes", o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
     agentOptions: o.agentOptions ?? {},
+    serverLimits: resolveServerLimits(owner, o.serverLimits),
     logger: o.logger ?? NOOP_LOGGER,
   };
 }
@@ -148,9 +163,15 @@ export interface PoolServer {
 /**
  * A node:http or node:https server as a {@link PoolServer}: `close` stops listening and
  * drops every connection, idle or not (peers reconnect elsewhere). Server errors after
- * listening go to `logger`.
+ * listening go to `logger`. With `limits` (a pool's `serverLimits`), they are applied to
+ * the server first (see `applyServerLimits`).
  */
-export function nodeServer(server: HttpServer | HttpsServer, logger: Logger): PoolServer {
+export function nodeServer(
+  server: HttpServer | HttpsServer,
+  logger: Logger,
+  limits?: ServerLimits,
+): PoolServer {
+  if (limits !== undefined) applyServerLimits(server, limits);
   return {
     async listen(port, host) {
       server.listen(port, host);

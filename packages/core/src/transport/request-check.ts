@@ -15,9 +15,16 @@ export interface RequestCheckOptions {
 /** The readable side of a request, as both node:http and node:http2 give it. */
 export interface RequestLike {
   readonly headers: IncomingHttpHeaders;
-  readonly socket: { once(event: "close", listener: () => void): unknown } | null;
+  readonly socket: {
+    once(event: "close", listener: () => void): unknown;
+    destroy(): unknown;
+  } | null;
+  /** Whether the whole body was received. */
+  readonly complete: boolean;
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  off(event: "data", listener: (chunk: Buffer) => void): unknown;
   once(event: "end" | "error", listener: (...args: unknown[]) => void): unknown;
+  pause(): unknown;
   resume(): unknown;
 }
 
@@ -26,6 +33,22 @@ export interface ResponseLike {
   readonly writableEnded: boolean;
   once(event: "close", listener: () => void): unknown;
 }
+
+/** The writable side, for {@link RequestCheck.closeAfterAnswer}. */
+export interface ClosableResponseLike {
+  readonly headersSent: boolean;
+  setHeader(name: string, value: string): unknown;
+  once(event: "finish", listener: () => void): unknown;
+}
+
+/** An HTTP/2 stream as the compat request gives it (`req.stream`). */
+interface StreamLike {
+  readonly closed: boolean;
+  close(code?: number): unknown;
+}
+
+/** RST_STREAM NO_ERROR: "the answer is complete; stop sending the request" (RFC 9113 8.1). */
+const NGHTTP2_NO_ERROR = 0;
 
 /** Why a request stopped waiting: the abort reason handed to the group's load. */
 class ClientGone extends Error {
@@ -83,30 +106,35 @@ export class RequestCheck {
 
   /**
    * Reads the request body up to {@link maxBodyBytes}. Calls exactly one of `onBody`
-   * (the whole body) or `onTooLarge` (once, as soon as the cap is passed; the rest is not
-   * kept), or neither when the request fails (the client is gone: nobody to answer).
+   * (the whole body) or `onTooLarge` (once: at once for a declared `content-length` over
+   * the cap, else as soon as the cap is passed), or neither when the request fails (the
+   * client is gone: nobody to answer). Past the cap nothing more is read: `onTooLarge`
+   * must answer after {@link closeAfterAnswer}, which ends the exchange without reading
+   * the rest.
    */
   readBody(req: RequestLike, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
     const max = this.maxBodyBytes;
     if (this.declaredTooLarge(req.headers)) {
-      req.resume();
       onTooLarge();
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
-    req.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       if (failed) return;
       size += chunk.length;
       if (size > max) {
         failed = true;
         chunks.length = 0;
+        req.off("data", onData);
+        req.pause();
         onTooLarge();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on("data", onData);
     req.once("error", () => {
       failed = true;
     });
@@ -114,6 +142,31 @@ export class RequestCheck {
       if (failed) return;
       onBody(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     });
+  }
+
+  /**
+   * Ends an exchange whose request body will not be read (refused before reading it, or
+   * over the cap), instead of Node's default of reading and discarding the rest, however
+   * large, to reuse the connection. HTTP/1.1: the answer says `Connection: close` and the
+   * connection is destroyed once the answer is written. HTTP/2: only the request's stream
+   * is reset once answered (NO_ERROR, RFC 9113 8.1); the session stays. Call it before
+   * writing the answer; it does nothing for a request already received whole.
+   */
+  closeAfterAnswer(req: RequestLike, res: ClosableResponseLike): void {
+    if (req.complete) return;
+    const stream = (req as { stream?: StreamLike }).stream;
+    if (stream !== undefined) {
+      res.once("finish", () => {
+        if (!stream.closed) stream.close(NGHTTP2_NO_ERROR);
+      });
+      return;
+    }
+    // HTTP/1.1 without a body (no length, no chunks): nothing to leave unread.
+    const h = req.headers;
+    const length = h["content-length"];
+    if (h["transfer-encoding"] === undefined && (length === undefined || length === "0")) return;
+    if (!res.headersSent) res.setHeader("connection", "close");
+    res.once("finish", () => req.socket?.destroy());
   }
 
   /**
