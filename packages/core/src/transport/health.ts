@@ -306,8 +306,10 @@ export class PeerHealth {
     this.#probing = false;
     if (answered) {
       if (!this.#healthy) {
-        // On probation: one more failure trips it again, with the backoff kept.
+        // On probation: one more failure trips it again, and the backoff goes on growing
+        // until a real call is answered.
         this.#consecutive = this.#o.failureThreshold - 1;
+        this.#attempt++;
         this.#recover();
       }
       return;
