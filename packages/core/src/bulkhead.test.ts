@@ -12,8 +12,14 @@ describe("Bulkhead", () => {
     const r1 = await b.acquire();
     const r2 = await b.acquire();
     const order: number[] = [];
-    const q3 = b.acquire().then((r) => (order.push(3), r));
-    const q4 = b.acquire().then((r) => (order.push(4), r));
+    const q3 = b.acquire().then((r) => {
+      order.push(3);
+      return r;
+    });
+    const q4 = b.acquire().then((r) => {
+      order.push(4);
+      return r;
+    });
     expect([b.active, b.waiting]).toEqual([2, 2]);
     const full = b.acquire();
     await expect(full).rejects.toBeInstanceOf(OverloadedError);
