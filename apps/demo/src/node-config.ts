@@ -26,4 +26,6 @@ export interface NodeConfig {
   /** API requests still waiting after this long (ms) get a 504; undefined = twice the peer timeout. */
   apiTimeoutMs: number | undefined;
   logLevel: LogLevel;
+  /** Most database reads (getter calls) at once; more wait (--max-loads). */
+  maxLoads: number;
 }

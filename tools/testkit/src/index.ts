@@ -5,6 +5,7 @@ export * from "./deferred.ts";
 export * from "./dnsmasq.ts";
 export * from "./fault-proxy.ts";
 export * from "./http.ts";
+export * from "./load-loop.ts";
 export * from "./netns.ts";
 export * from "./pack.ts";
 export * from "./peer-recorder.ts";
