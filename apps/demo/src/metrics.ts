@@ -34,6 +34,8 @@ const HELP: Record<string, string> = {
   negativeHits: "Gets answered not-found from the negative cache",
   notFounds: "Loads whose answer was not-found",
   hotPromotions: "Peer fetches promoted into the hot cache",
+  loadsQueued: "Getter calls that waited for a slot (--max-loads were running)",
+  loadsRejected: "Loads refused because the getter limit and its queue were full",
 };
 
 function snake(name: string): string {

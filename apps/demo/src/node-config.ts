@@ -35,4 +35,6 @@ export interface NodeConfig {
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
   };
+  /** Most database reads (getter calls) at once; more wait (--max-loads). */
+  maxLoads: number;
 }

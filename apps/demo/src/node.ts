@@ -76,6 +76,8 @@ Options:
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
+  --max-loads <n>       most database reads at once; more wait in a queue of
+                        10000, beyond which a load fails (503) (default 64)
   --api-timeout-ms <n>  answer 504 to an API request still waiting after n ms
                         (default: twice the peer timeout, >= 4000)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
@@ -127,6 +129,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
       "api-timeout-ms": { type: "string" },
+      "max-loads": { type: "string", default: "64" },
       "log-level": { type: "string", default: "info" },
       secret: { type: "string" },
       insecure: { type: "boolean", default: false },
@@ -219,6 +222,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
     secret,
     serverLimits,
+    maxLoads: maxLoads(values["max-loads"]),
   };
 }
 
@@ -264,6 +268,13 @@ function apiTimeout(raw: string | undefined): number | undefined {
     throw new UsageError("--api-timeout-ms must be > 0; leave it out for twice the peer timeout");
   }
   return ms;
+}
+
+/** `--max-loads`: at least 1. */
+function maxLoads(raw: string): number {
+  const n = parseCount("max-loads", raw, 1_000_000);
+  if (n < 1) throw new UsageError(`--max-loads must be at least 1, got ${n}`);
+  return n;
 }
 
 /** `--dns-poll-ms`: at least 10 ms, so a typo cannot flood the DNS server. */

@@ -4,6 +4,7 @@ import {
   applyServerLimits,
   DEFAULT_AUTH_HEADER,
   makeSecretCheck,
+  type PeerPool,
   resolveServerLimits,
 } from "@tinycache/core/transport";
 import { createApiHandler } from "./api.js";
@@ -38,6 +39,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     negativeTtlMs: cfg.negativeTtlMs,
     hotCache: cfg.hotCache ? undefined : false,
     peerTimeoutMs,
+    maxConcurrentLoads: cfg.maxLoads,
     logger: logger.child({ component: "core" }),
     getter: async (key, { signal }) => {
       const score = await db.find(key, { signal });
@@ -50,6 +52,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
   const startedAt = Date.now();
   const metrics = createMetrics(group, { dbReads: () => db.reads, apiResponses });
   let membership: Awaited<ReturnType<typeof startMembership>>;
+  let pool: PeerPool | undefined;
   const stats = () => ({
     node: {
       self: cfg.self,
@@ -65,7 +68,10 @@ export async function run(cfg: NodeConfig): Promise<void> {
       stats: group.stats,
       main: group.cacheStats("main"),
       hot: group.cacheStats("hot"),
+      loadLimit: group.loadLimit,
     },
+    // Each peer's health as this node judges it (unhealthy: its keys load here).
+    peerHealth: pool?.stats().peers ?? [],
     membership: membershipStats(cfg, membership),
     db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
     api: cfg.api ? { responses: Object.fromEntries(apiResponses) } : null,
@@ -91,6 +97,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     serverLimits: limits,
   });
   group.registerPeers(peerServer.picker);
+  pool = peerServer.pool;
   try {
     // Membership changes are rare and matter to operators: logged at any --log-level, as
     // the lifecycle lines are.

@@ -32,6 +32,18 @@ export class InvalidArgumentError extends TinycacheError {
 }
 
 /**
+ * This node is running as many getter calls as its group allows (`maxConcurrentLoads`)
+ * and as many more are already queued (`maxQueuedLoads`): the load is refused at once
+ * rather than queued without bound. Never cached. A peer asking this node for the key is
+ * answered `unavailable` (HTTP 503) and loads the key itself, within its own limit.
+ */
+export class OverloadedError extends TinycacheError {
+  constructor(message: string) {
+    super("overloaded", message);
+  }
+}
+
+/**
  * What went wrong talking to a peer:
  * - `unavailable`: unreachable, refused, reset, timed out, or an answer we cannot read.
  *   core counts a peer error and loads locally.

@@ -638,7 +638,8 @@ describe("a set/remove during a load invalidates that key only", () => {
 
   it("keeps no per-key state once loads end (no leak), whatever their outcome", async () => {
     const { getter, answer } = gatedGetter();
-    const g = group({ getter, cacheBytes: 0 }); // caches nothing: every get loads
+    // Caches nothing: every get loads; every load runs at once (no getter limit).
+    const g = group({ getter, cacheBytes: 0, maxConcurrentLoads: Number.POSITIVE_INFINITY });
     const N = 3000;
     const gets: Promise<unknown>[] = [];
     for (let i = 0; i < N; i++) {

@@ -16,18 +16,22 @@ import type {
 } from "./options.js";
 import type { CallOptions, Logger, PeerGetter, PeerPicker, ServedGroup } from "./peers.js";
 import { callSignal, raceSignal } from "./private/abort.js";
+import { Bulkhead } from "./private/bulkhead.js";
 import { overKeyBytes } from "./private/key-bytes.js";
 import { NOOP_LOGGER } from "./private/noop-logger.js";
 import {
   type CacheStats,
   type CacheType,
   type GroupStats,
+  type LoadLimitStats,
   liveGroupStats,
   newGroupStats,
 } from "./stats.js";
 
 const DEFAULT_MAX_KEY_BYTES = 4096;
 const DEFAULT_PEER_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CONCURRENT_LOADS = 64;
+const DEFAULT_MAX_QUEUED_LOADS = 10_000;
 
 /** A value as the owner holds it, with its absolute expiry (absent = never). */
 export interface ServedValue {
@@ -70,6 +74,18 @@ function checkNonNegative(name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== "number" || !(v >= 0)) {
     throw new RangeError(`${name} must be a number >= 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** A count: an integer >= `min`, or `Infinity`; undefined if absent, else RangeError. */
+function checkCount(name: string, v: unknown, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (
+    typeof v !== "number" ||
+    !(v === Number.POSITIVE_INFINITY || (Number.isSafeInteger(v) && v >= min))
+  ) {
+    throw new RangeError(`${name} must be an integer >= ${min} or Infinity, got ${String(v)}`);
   }
   return v;
 }
@@ -120,6 +136,8 @@ export class Group implements ServedGroup {
   readonly #maxValueBytes: number;
   readonly #hotPolicy: HotCachePolicy | undefined;
   readonly #peerTimeoutMs: number;
+  /** Bounds the getter calls running at once (and those waiting). */
+  readonly #loads: Bulkhead;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -155,6 +173,11 @@ export class Group implements ServedGroup {
       checkNonNegative("maxValueBytes", opts.maxValueBytes) ?? Number.POSITIVE_INFINITY;
     this.#peerTimeoutMs =
       checkTimeout("peerTimeoutMs", opts.peerTimeoutMs) ?? DEFAULT_PEER_TIMEOUT_MS;
+    this.#loads = new Bulkhead(
+      checkCount("maxConcurrentLoads", opts.maxConcurrentLoads, 1) ?? DEFAULT_MAX_CONCURRENT_LOADS,
+      checkCount("maxQueuedLoads", opts.maxQueuedLoads, 0) ?? DEFAULT_MAX_QUEUED_LOADS,
+      `getter of group ${opts.name} overloaded`,
+    );
     this.#logger = opts.logger ?? NOOP_LOGGER;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
@@ -164,7 +187,12 @@ export class Group implements ServedGroup {
         : (opts.hotCache ?? new RandomPromotion({ random: this.#random }));
     this.#cache = new TwoTierCache(opts.cacheBytes, this.#now);
     const cache = this.#cache;
-    this.#liveStats = liveGroupStats(this.#stats, () => cache.fastHits);
+    const loads = this.#loads;
+    this.#liveStats = liveGroupStats(
+      this.#stats,
+      () => cache.fastHits,
+      () => loads,
+    );
     this.#picker = opts.peers;
   }
 
@@ -345,9 +373,15 @@ export class Group implements ServedGroup {
     }
   }
 
-  /** The getter's answer, stored in the main cache unless `token` went stale meanwhile. */
+  /**
+   * The getter's answer, stored in the main cache unless `token` went stale meanwhile.
+   * The call waits for a slot of the getter limit (`maxConcurrentLoads`); a full queue
+   * fails it at once with OverloadedError, and a flight whose callers all gave up leaves
+   * the queue.
+   */
   async #loadLocally(key: string, signal: AbortSignal, token: LoadToken): Promise<Entry> {
     const stats = this.#stats;
+    const release = await this.#loads.acquire(signal);
     let result: GetterResult;
     try {
       result = await this.#getter(key, { signal });
@@ -360,6 +394,8 @@ export class Group implements ServedGroup {
         stats.localLoadErrs++;
       }
       throw err;
+    } finally {
+      release();
     }
     let entry: Entry;
     try {
@@ -460,6 +496,17 @@ export class Group implements ServedGroup {
   /** A snapshot of the group's counters (a plain object). */
   get stats(): GroupStats {
     return { ...this.#liveStats };
+  }
+
+  /** The getter limit now: calls running and waiting, and the two options. */
+  get loadLimit(): LoadLimitStats {
+    const b = this.#loads;
+    return {
+      active: b.active,
+      waiting: b.waiting,
+      maxConcurrentLoads: b.limit,
+      maxQueuedLoads: b.queueLimit,
+    };
   }
 
   /** A snapshot of one cache's counters (a plain object). */

@@ -8,6 +8,7 @@ export { ByteView } from "@tinycache/byteview";
 export {
   InvalidArgumentError,
   NotFoundError,
+  OverloadedError,
   PeerError,
   type PeerErrorKind,
   TinycacheError,
@@ -42,4 +43,4 @@ export type {
 } from "./options.js";
 export type { Logger, PeerPicker } from "./peers.js";
 export { GroupRegistry, type GroupRegistryOptions } from "./registry.js";
-export type { CacheStats, CacheType, GroupStats } from "./stats.js";
+export type { CacheStats, CacheType, GroupStats, LoadLimitStats } from "./stats.js";

@@ -93,6 +93,21 @@ export interface GroupOptions {
    * own. `0` is a RangeError (it would time out every call): use `Infinity` for none.
    */
   peerTimeoutMs?: number;
+  /**
+   * Most getter calls this group runs at once (a bulkhead for the source of truth: a
+   * burst of cold keys, or a peer's keys falling back here, cannot open more than this
+   * many calls). The rest wait in FIFO order. An integer >= 1, or `Infinity` (no limit).
+   * @default 64
+   */
+  maxConcurrentLoads?: number;
+  /**
+   * Most getter calls waiting for a slot; beyond, a load fails at once with
+   * `OverloadedError` (counted as `loadsRejected`; a peer asking is answered
+   * `unavailable` and loads the key itself). A waiting load whose callers all gave up
+   * leaves the queue. An integer >= 0 (0: never wait), or `Infinity`.
+   * @default 10_000
+   */
+  maxQueuedLoads?: number;
   /** pino-compatible logger (peer failures at warn). Default: silent. */
   logger?: Logger;
   /** Clock in ms since the epoch. Default `Date.now`; inject a fake one in tests. */

@@ -29,6 +29,22 @@ export interface GroupStats {
   notFounds: number;
   /** Values fetched from a peer that the hot-cache policy promoted into the hot cache. */
   hotPromotions: number;
+  /** Getter calls that waited for a slot (`maxConcurrentLoads` were running). */
+  loadsQueued: number;
+  /** Loads refused with OverloadedError: the limit and the queue (`maxQueuedLoads`) were full. */
+  loadsRejected: number;
+}
+
+/** The getter-call limit of a group, now (see `maxConcurrentLoads`). */
+export interface LoadLimitStats {
+  /** Getter calls running. */
+  active: number;
+  /** Getter calls waiting for a slot. */
+  waiting: number;
+  /** The `maxConcurrentLoads` option (`Infinity`: no limit; JSON shows null). */
+  maxConcurrentLoads: number;
+  /** The `maxQueuedLoads` option. */
+  maxQueuedLoads: number;
 }
 
 /** Counters of one of the two caches (main or hot). */
@@ -63,22 +79,33 @@ export function newGroupStats(): GroupStats {
     negativeHits: 0,
     notFounds: 0,
     hotPromotions: 0,
+    loadsQueued: 0,
+    loadsRejected: 0,
   };
 }
 
 /**
  * A live, read-only view of `counters` whose `gets` and `cacheHits` also count the hits
- * taken by the cache's fast path (kept apart so that a hit costs one increment). Made
+ * taken by the cache's fast path (kept apart so that a hit costs one increment), and
+ * whose `loadsQueued` and `loadsRejected` are the getter limit's (`loads`), when given. Made
  * once per group: reading it allocates nothing, and spreading it (`{ ...view }`) gives a
  * plain snapshot.
  */
-export function liveGroupStats(counters: GroupStats, fastHits: () => number): Readonly<GroupStats> {
+export function liveGroupStats(
+  counters: GroupStats,
+  fastHits: () => number,
+  loads?: () => { queued: number; rejected: number },
+): Readonly<GroupStats> {
   const view = {} as GroupStats;
   for (const name of Object.keys(counters) as (keyof GroupStats)[]) {
     const get =
       name === "gets" || name === "cacheHits"
         ? () => counters[name] + fastHits()
-        : () => counters[name];
+        : loads !== undefined && name === "loadsQueued"
+          ? () => loads().queued
+          : loads !== undefined && name === "loadsRejected"
+            ? () => loads().rejected
+            : () => counters[name];
     Object.defineProperty(view, name, { get, enumerable: true });
   }
   return Object.freeze(view);

@@ -49,7 +49,7 @@ async function pair(
     () => server.close(),
     () => client.close(),
   );
-  const peer = client.peers()[0];
+  const peer = client.peerClients()[0];
   if (!peer) throw new Error("no peer");
   return { group, server, client, peer, url, port: addr.port };
 }

@@ -49,8 +49,11 @@ export class ConnectPool extends PeerPoolBase<ConnectPeer> {
     });
   }
 
-  /** The owner of `key` as a ConnectPeer (with `getMany`), or undefined as pickPeer. */
+  /**
+   * The owner of `key` as a ConnectPeer (with `getMany`), or undefined as pickPeer (an
+   * unhealthy owner included). Calls made through it are not watched by peer health.
+   */
   pickConnectPeer(key: string): ConnectPeer | undefined {
-    return this.pickPeer(key);
+    return this.pickClient(key);
   }
 }

@@ -260,6 +260,20 @@ export function clusterSuite(
         url: old.url,
       });
       nodes[2] = back;
+      // The survivors judged the dead peer unhealthy and load its keys themselves until a
+      // background probe finds it answering (peer health, a few hundred ms at most here):
+      // ask each for a missing key of the owner (never cached) until the owner sees it.
+      for (const n of nodes.slice(0, 2)) {
+        let key = `missing-${nextK++}`;
+        while (ownerOf(key, urls) !== back.url) key = `missing-${nextK++}`;
+        const deadline = Date.now() + 15_000;
+        while (!back.proc.lines.some((l) => loadLine(key).test(l))) {
+          expect(Date.now(), `node ${n.index} never routed to the restarted owner`).toBeLessThan(
+            deadline,
+          );
+          expect((await getKey(n, key)).status).toBe(404);
+        }
+      }
       const keys = freshKeysOwnedBy(back.url, 6);
       for (const key of keys) {
         for (const n of nodes.slice(0, 2)) {

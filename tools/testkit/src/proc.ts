@@ -78,9 +78,18 @@ export interface Spawned {
  */
 export function spawnNode(
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    /** Run it in this network namespace (`ip netns exec`, which execs Node: same pid). */
+    netns?: string;
+  } = {},
 ): Spawned {
-  const child = spawn(process.execPath, args, {
+  const [cmd, argv] =
+    opts.netns === undefined
+      ? [process.execPath, args]
+      : ["ip", ["netns", "exec", opts.netns, process.execPath, ...args]];
+  const child = spawn(cmd, argv, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

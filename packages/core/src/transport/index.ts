@@ -19,6 +19,17 @@ export type {
   SetRequest,
 } from "../peers.js";
 export {
+  HEALTH_DEFAULTS,
+  HEALTH_PROBE_GROUP,
+  isConnectionError,
+  MonitoredPeer,
+  PeerHealth,
+  type PeerHealthOptions,
+  type PeerHealthStats,
+  type ResolvedHealthOptions,
+  resolveHealthOptions,
+} from "./health.js";
+export {
   checkPeerUrl,
   DEFAULT_AUTH_HEADER,
   makeSecretCheck,
@@ -37,6 +48,7 @@ export {
   type PeerPool,
   PeerPoolBase,
   type PeerPoolOptions,
+  type PeerPoolStats,
   type PoolParts,
   type PoolServer,
   type ResolvedPoolOptions,

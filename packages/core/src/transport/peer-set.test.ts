@@ -79,12 +79,12 @@ describe("PeerSet", () => {
   it("keeps clients of peers that stay, connects joiners, lets leavers go", () => {
     const { set, made } = makeSet();
     set.set([A, B]);
-    const b = set.peers()[0];
+    const b = set.clients()[0];
     expect(b?.id).toBe(B);
     set.set([C, A, B]);
     expect(set.urls).toEqual([C, A, B]);
     expect(set.peers().map((p) => p.id)).toEqual([C, B]);
-    expect(set.peers()[1]).toBe(b);
+    expect(set.clients()[1]).toBe(b);
     expect(made.map((p) => p.id)).toEqual([B, C]);
     set.set([A, C]);
     expect(b?.gone).toEqual(["left"]);

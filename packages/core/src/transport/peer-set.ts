@@ -1,5 +1,12 @@
 import { type HashFunction, HashRing } from "@tinycache/consistenthash";
 import type { PeerGetter, PeerPicker } from "../peers.js";
+import {
+  MonitoredPeer,
+  type PeerHealthOptions,
+  type PeerHealthStats,
+  type ResolvedHealthOptions,
+  resolveHealthOptions,
+} from "./health.js";
 import { checkPeerUrl } from "./options.js";
 
 /** Options of {@link PeerSet}. */
@@ -31,6 +38,19 @@ export interface PeerSetOptions<P extends PeerGetter> {
    * @default "PeerSet"
    */
   name?: string;
+  /**
+   * Per-peer health (see health.ts for the policy): an unhealthy peer's keys are owned
+   * locally until a probe finds it answering. `false` turns it off.
+   * @default on, with the defaults of {@link PeerHealthOptions}
+   */
+  health?: PeerHealthOptions | false;
+}
+
+/** One remote peer: the transport's client, and what core is handed (watched or not). */
+interface Entry<P extends PeerGetter> {
+  client: P;
+  peer: PeerGetter;
+  monitored: MonitoredPeer<P> | undefined;
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
@@ -54,9 +74,10 @@ export class PeerSet<P extends PeerGetter> implements PeerPicker {
   readonly #connect: (url: string) => P;
   readonly #disconnect: ((peer: P, why: "left" | "closed") => void) | undefined;
   readonly #name: string;
+  readonly #health: ResolvedHealthOptions | undefined;
   /** Remote peers by URL (self excluded). */
-  #clients = new Map<string, P>();
-  #remote: readonly P[] = EMPTY;
+  #clients = new Map<string, Entry<P>>();
+  #remote: readonly PeerGetter[] = EMPTY;
   #closed = false;
 
   /** @throws TypeError for a bad `self` or `connect`, RangeError for bad ring options. */
@@ -79,6 +100,7 @@ export class PeerSet<P extends PeerGetter> implements PeerPicker {
     this.#ring = new HashRing({ replicas: options.replicas, hash: options.hash });
     this.#connect = options.connect;
     this.#disconnect = options.disconnect;
+    this.#health = resolveHealthOptions(name, options.health, Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -96,20 +118,27 @@ export class PeerSet<P extends PeerGetter> implements PeerPicker {
     for (const u of list) checkPeerUrl(u, "peer URL", this.#name);
     const unique = [...new Set(list)];
     const old = this.#clients;
-    const next = new Map<string, P>();
+    const next = new Map<string, Entry<P>>();
     try {
       for (const url of unique) {
         if (url === this.self) continue;
-        next.set(url, old.get(url) ?? this.#connect(url));
+        next.set(url, old.get(url) ?? this.#entry(this.#connect(url)));
       }
     } catch (err) {
-      for (const [url, peer] of next) if (!old.has(url)) this.#disconnect?.(peer, "left");
+      for (const [url, e] of next) if (!old.has(url)) this.#disconnect?.(e.client, "left");
       throw err;
     }
     this.#ring.set(unique);
     this.#clients = next;
-    this.#remote = Object.freeze([...next.values()]);
-    for (const [url, peer] of old) if (!next.has(url)) this.#disconnect?.(peer, "left");
+    this.#remote = Object.freeze([...next.values()].map((e) => e.peer));
+    for (const [url, e] of old) if (!next.has(url)) this.#disconnect?.(e.client, "left");
+  }
+
+  #entry(client: P): Entry<P> {
+    const h = this.#health;
+    if (h === undefined) return { client, peer: client, monitored: undefined };
+    const monitored = new MonitoredPeer(client, h);
+    return { client, peer: monitored, monitored };
   }
 
   /** The peer URLs on the ring, self included, in the order given (a frozen array). */
@@ -118,19 +147,66 @@ export class PeerSet<P extends PeerGetter> implements PeerPicker {
   }
 
   /**
-   * The client of `key`'s owner, or undefined when this process owns it or has no remote
-   * peers. The hot path of every get: a ring lookup and a map lookup, no allocation.
+   * The getter of `key`'s owner, or undefined when this process owns it, has no remote
+   * peers, or the owner is unhealthy (then the key is loaded locally, and a probe of the
+   * owner may be sent in the background). With health on, the getter is the owner's
+   * client watched by its health ({@link MonitoredPeer}). The hot path of every get: a
+   * ring lookup and a map lookup, no allocation.
    */
-  pickPeer(key: string): P | undefined {
+  pickPeer(key: string): PeerGetter | undefined {
+    const e = this.#owner(key);
+    if (e === undefined) return undefined;
+    const m = e.monitored;
+    if (m === undefined || m.health.healthy) return e.peer;
+    if (m.health.route() === "probe") m.ping();
+    return undefined;
+  }
+
+  /**
+   * The transport's own client of `key`'s owner, when {@link pickPeer} would send the
+   * key to it (for calls beyond PeerGetter's, such as a batch get); calls made through it
+   * are not watched.
+   */
+  pickClient(key: string): P | undefined {
+    const e = this.#owner(key);
+    if (e === undefined) return undefined;
+    return e.monitored === undefined || e.monitored.health.healthy ? e.client : undefined;
+  }
+
+  /**
+   * The owner's entry, health aside. The ring is only consulted when there are remote
+   * peers.
+   */
+  #owner(key: string): Entry<P> | undefined {
     if (this.#clients.size === 0) return undefined;
     const owner = this.#ring.get(key);
     if (owner === undefined || owner === this.self) return undefined;
     return this.#clients.get(owner);
   }
 
-  /** Every remote client (self excluded), for broadcasts: a frozen array. */
-  peers(): readonly P[] {
+  /**
+   * Every remote peer (self excluded), for broadcasts, healthy or not: a frozen array of
+   * the getters {@link pickPeer} hands out.
+   */
+  peers(): readonly PeerGetter[] {
     return this.#remote;
+  }
+
+  /** The transport's own clients of every remote peer (self excluded). */
+  clients(): P[] {
+    return [...this.#clients.values()].map((e) => e.client);
+  }
+
+  /** The health of every remote peer, in list order; empty with health off. */
+  health(): PeerHealthStats[] {
+    const out: PeerHealthStats[] = [];
+    for (const e of this.#clients.values()) if (e.monitored) out.push(e.monitored.health.stats());
+    return out;
+  }
+
+  /** Whether per-peer health is on. */
+  get healthEnabled(): boolean {
+    return this.#health !== undefined;
   }
 
   /**
@@ -143,6 +219,6 @@ export class PeerSet<P extends PeerGetter> implements PeerPicker {
     this.#closed = true;
     this.#clients = new Map();
     this.#remote = EMPTY;
-    for (const peer of clients.values()) this.#disconnect?.(peer, "closed");
+    for (const e of clients.values()) this.#disconnect?.(e.client, "closed");
   }
 }

@@ -6,6 +6,12 @@ import type { HashFunction } from "@tinycache/consistenthash";
 import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
 import { NOOP_LOGGER } from "../private/noop-logger.js";
 import {
+  type PeerHealthOptions,
+  type PeerHealthStats,
+  type ResolvedHealthOptions,
+  resolveHealthOptions,
+} from "./health.js";
+import {
   checkPeerUrl,
   positiveIntOption,
   type ResolvedSharedSecret,
@@ -49,6 +55,16 @@ export interface PeerPool extends PeerPicker {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** Stops the server started by `listen` and every client connection. Safe to call twice. */
   close(): Promise<void>;
+  /** A snapshot of the pool's state: per-peer health (a plain object). */
+  stats(): PeerPoolStats;
+}
+
+/** What {@link PeerPool.stats} reports. */
+export interface PeerPoolStats {
+  /** Whether per-peer health is on (the `health` option). */
+  health: boolean;
+  /** Each remote peer's health, in list order (empty with health off). */
+  peers: PeerHealthStats[];
 }
 
 /** The options every pool takes, whatever its wire. */
@@ -105,6 +121,15 @@ export interface PeerPoolOptions {
   serverLimits?: ServerLimitsOptions;
   /** pino-compatible logger. Default: silent. */
   logger?: Logger;
+  /**
+   * Per-peer health from recent call outcomes: a peer that stops answering (hung,
+   * partitioned, refusing) is judged unhealthy and its keys are loaded locally at once,
+   * without waiting, until a background probe finds it answering again (exponential
+   * backoff, capped, jittered). See {@link PeerHealthOptions} for the policy and its
+   * knobs; `false` turns it off (every key goes to its owner, whatever its state).
+   * @default on, with the defaults of {@link PeerHealthOptions}
+   */
+  health?: PeerHealthOptions | false;
 }
 
 /** {@link PeerPoolOptions} after defaults and checks. */
@@ -119,6 +144,8 @@ export interface ResolvedPoolOptions {
   agentOptions: HttpsAgentOptions;
   serverLimits: ServerLimits;
   logger: Logger;
+  /** Undefined: health off. */
+  health: ResolvedHealthOptions | undefined;
 }
 
 /** Default deadline of one peer call, in ms. */
@@ -140,17 +167,19 @@ export function resolvePoolOptions(owner: string, o: PeerPoolOptions): ResolvedP
   if (o.hash !== undefined && typeof o.hash !== "function") {
     throw new TypeError(`${owner}: hash must be a function (s: string) => number`);
   }
+  const timeoutMs = timeoutMsOption(owner, o.timeoutMs, DEFAULT_TIMEOUT_MS);
   return {
     self: o.self,
     registry: o.registry,
     replicas: positiveIntOption(owner, "replicas", o.replicas, 50),
     hash: o.hash,
-    timeoutMs: timeoutMsOption(owner, o.timeoutMs, DEFAULT_TIMEOUT_MS),
+    timeoutMs,
     auth: resolveSharedSecret(owner, o.auth),
     maxBodyBytes: positiveIntOption(owner, "maxBodyBytes", o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
     agentOptions: o.agentOptions ?? {},
     serverLimits: resolveServerLimits(owner, o.serverLimits),
     logger: o.logger ?? NOOP_LOGGER,
+    health: resolveHealthOptions(owner, o.health, timeoutMs),
   };
 }
 
@@ -244,6 +273,7 @@ export class PeerPoolBase<P extends PeerGetter> implements PeerPool {
       name: parts.name,
       connect: parts.connect,
       disconnect: parts.disconnect,
+      health: o.health ?? false,
     });
   }
 
@@ -262,14 +292,34 @@ export class PeerPoolBase<P extends PeerGetter> implements PeerPool {
     return this.#peers.urls;
   }
 
-  /** The owner's client, or undefined when this process owns `key` or has no peers. */
-  pickPeer(key: string): P | undefined {
+  /**
+   * The owner's getter (its client, watched by its health), or undefined when this
+   * process owns `key`, has no peers, or the owner is unhealthy (load it locally).
+   */
+  pickPeer(key: string): PeerGetter | undefined {
     return this.#peers.pickPeer(key);
   }
 
-  /** Every remote peer's client (self excluded), for broadcasts. */
-  peers(): readonly P[] {
+  /** Every remote peer's getter (self excluded), for broadcasts. */
+  peers(): readonly PeerGetter[] {
     return this.#peers.peers();
+  }
+
+  /**
+   * The transport's own client of `key`'s owner when {@link pickPeer} would name it, for
+   * calls beyond PeerGetter's (not watched by health).
+   */
+  protected pickClient(key: string): P | undefined {
+    return this.#peers.pickClient(key);
+  }
+
+  /** The transport's own client of every remote peer (self excluded; not watched by health). */
+  peerClients(): P[] {
+    return this.#peers.clients();
+  }
+
+  stats(): PeerPoolStats {
+    return { health: this.#peers.healthEnabled, peers: this.#peers.health() };
   }
 
   async listen(port = 0, host?: string): Promise<AddressInfo> {

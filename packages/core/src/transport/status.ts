@@ -1,4 +1,10 @@
-import { InvalidArgumentError, NotFoundError, PeerError, type PeerErrorKind } from "../errors.js";
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  OverloadedError,
+  PeerError,
+  type PeerErrorKind,
+} from "../errors.js";
 
 /**
  * The one mapping between core's errors and what travels between peers, for every
@@ -13,6 +19,7 @@ import { InvalidArgumentError, NotFoundError, PeerError, type PeerErrorKind } fr
  * |---|---|
  * | NotFoundError (or an error with `code: "not_found"`) | not_found |
  * | InvalidArgumentError (or `code: "invalid_argument"`) | invalid_argument |
+ * | OverloadedError (or `code: "overloaded"`: the getter limit and its queue are full) | unavailable (the asker loads the key itself) |
  * | anything, after the request's own signal aborted | canceled, or deadline_exceeded for a TimeoutError reason |
  * | anything else (the getter failed) | internal |
  *
@@ -71,6 +78,7 @@ export function statusOf(err: unknown, signal?: AbortSignal): StatusCode {
   ) {
     return "invalid_argument";
   }
+  if (err instanceof OverloadedError || code === "overloaded") return "unavailable";
   if (signal?.aborted) {
     const reason: unknown = signal.reason;
     return (reason as { name?: unknown } | null)?.name === "TimeoutError"
