@@ -1,6 +1,6 @@
 import { ByteView } from "@tinycache/byteview";
 import { SingleFlight } from "@tinycache/singleflight";
-import { type Entry, TwoTierCache } from "./cache.js";
+import { type Entry, entrySize, TwoTierCache } from "./cache.js";
 import { InvalidArgumentError, NotFoundError, PeerError, TinycacheError } from "./errors.js";
 import { type HotCachePolicy, RandomPromotion } from "./hotpolicy.js";
 import type {
@@ -602,8 +602,7 @@ export class Group implements ServedGroup {
   }
 
   #makeEntry(key: string, view: ByteView | undefined, expiresAt: number): Entry {
-    const size = Buffer.byteLength(key, "utf8") + (view === undefined ? 0 : view.byteLength);
-    return { view, expiresAt, size, resolved: undefined, served: undefined };
+    return { view, expiresAt, size: entrySize(key, view), resolved: undefined, served: undefined };
   }
 
   /**
