@@ -39,7 +39,12 @@ describe("entryOverhead", () => {
 describe("sweepExpired", () => {
   const clock = () => {
     let t = 1000;
-    return { now: () => t, advance: (ms: number) => void (t += ms) };
+    return {
+      now: () => t,
+      advance: (ms: number) => {
+        t += ms;
+      },
+    };
   };
 
   it("looks at a bounded number of entries per call, round robin, and drops the expired", () => {
