@@ -29,6 +29,17 @@ import {
 const DEFAULT_MAX_KEY_BYTES = 4096;
 const DEFAULT_PEER_TIMEOUT_MS = 10_000;
 
+/**
+ * The default `maxValueBytes`: the hot cache's share of the budget, `cacheBytes / 8`
+ * (at least 1), or `Infinity` when there is no finite, non-zero budget to share.
+ */
+export function defaultMaxValueBytes(cacheBytes: number): number {
+  if (!(cacheBytes > 0) || cacheBytes === Number.POSITIVE_INFINITY) {
+    return Number.POSITIVE_INFINITY;
+  }
+  return Math.max(1, Math.floor(cacheBytes / 8));
+}
+
 /** A value as the owner holds it, with its absolute expiry (absent = never). */
 export interface ServedValue {
   value: ByteView;
@@ -152,7 +163,8 @@ export class Group implements ServedGroup {
     this.#negativeTtlMs = checkNonNegative("negativeTtlMs", opts.negativeTtlMs) ?? 0;
     this.#maxKeyBytes = checkNonNegative("maxKeyBytes", opts.maxKeyBytes) ?? DEFAULT_MAX_KEY_BYTES;
     this.#maxValueBytes =
-      checkNonNegative("maxValueBytes", opts.maxValueBytes) ?? Number.POSITIVE_INFINITY;
+      checkNonNegative("maxValueBytes", opts.maxValueBytes) ??
+      defaultMaxValueBytes(opts.cacheBytes);
     this.#peerTimeoutMs =
       checkTimeout("peerTimeoutMs", opts.peerTimeoutMs) ?? DEFAULT_PEER_TIMEOUT_MS;
     this.#logger = opts.logger ?? NOOP_LOGGER;
@@ -199,6 +211,15 @@ export class Group implements ServedGroup {
    */
   get maxKeyBytes(): number {
     return this.#maxKeyBytes;
+  }
+
+  /**
+   * The largest value this group accepts, in bytes: the `maxValueBytes` option, else
+   * `cacheBytes / 8` (see {@link GroupOptions.maxValueBytes}). Peers' answers are cut off
+   * beyond it.
+   */
+  get maxValueBytes(): number {
+    return this.#maxValueBytes;
   }
 
   // ---- The get path, top to bottom: get -> #slowGet -> #load (-> #loadFromPeer,
@@ -300,12 +321,23 @@ export class Group implements ServedGroup {
   ): Promise<Entry | undefined> {
     const stats = this.#stats;
     const call = callSignal(signal, this.#peerTimeoutMs);
+    const max = this.#maxValueBytes;
     try {
       const got = await raceSignal(
-        peer.get({ group: this.name, key }, { signal: call.signal ?? signal }),
+        peer.get(
+          { group: this.name, key },
+          max === Number.POSITIVE_INFINITY
+            ? { signal: call.signal ?? signal }
+            : { signal: call.signal ?? signal, maxValueBytes: max },
+        ),
         call.signal,
       );
-      const view = toView(got?.value);
+      const value = got?.value;
+      // Checked before any copy, for a transport that did not cut the answer off itself.
+      if (value instanceof Uint8Array && value.byteLength > max) {
+        throw new PeerError("unavailable", peer.id, `value over maxValueBytes (${max})`);
+      }
+      const view = toView(value);
       if (view === undefined) {
         throw new PeerError("unavailable", peer.id, "answer without a value");
       }

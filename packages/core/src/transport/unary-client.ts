@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { PeerError } from "../errors.js";
+import type { ByteBudget } from "./byte-budget.js";
 
 /** Options of {@link UnaryClient}. */
 export interface UnaryClientOptions {
@@ -11,8 +12,17 @@ export interface UnaryClientOptions {
    * network call needs one).
    */
   timeoutMs: number;
-  /** Largest response body read, in bytes; beyond, the call fails and the socket is dropped. */
+  /**
+   * Largest response body read, in bytes; beyond, the call fails and the socket is
+   * dropped. A declared Content-Length over it fails the call before any byte is read.
+   */
   maxBodyBytes: number;
+  /**
+   * A budget of response bytes buffered at once, usually shared by every client of a
+   * pool (see {@link ByteBudget}): an answer that does not fit fails as `unavailable`.
+   * Default: none.
+   */
+  budget?: ByteBudget;
   /**
    * The keep-alive agent to use. Default: one made by {@link createAgent} from
    * `agentOptions`. Either way the client destroys it on {@link UnaryClient.retire} (once
@@ -35,6 +45,11 @@ export interface UnaryRequest {
   headers?: http.OutgoingHttpHeaders;
   body?: Uint8Array;
   signal?: AbortSignal;
+  /**
+   * This call's own cap on the response body, in bytes, when lower than the client's
+   * `maxBodyBytes` (e.g. a get's `maxValueBytes` plus the answer's framing).
+   */
+  maxBodyBytes?: number;
 }
 
 /** A complete answer, whatever its status: mapping a status to an error is the codec's job. */
@@ -42,6 +57,13 @@ export interface UnaryResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
+}
+
+/** A Content-Length header as a byte count, or -1 when absent or not a valid number. */
+function contentLength(raw: string | undefined): number {
+  if (raw === undefined || !/^\d{1,16}$/.test(raw)) return -1;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : -1;
 }
 
 /**
@@ -85,6 +107,7 @@ export class UnaryClient {
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;
+  readonly #budget: ByteBudget | undefined;
   #inflight = 0;
   #retired = false;
 
@@ -99,6 +122,7 @@ export class UnaryClient {
     this.#prefix = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
     this.#timeoutMs = o.timeoutMs;
     this.#maxBodyBytes = o.maxBodyBytes;
+    this.#budget = o.budget;
   }
 
   /** The deadline of every call, in ms (a codec may send it to the server). */
@@ -113,13 +137,21 @@ export class UnaryClient {
     if (signal?.aborted) {
       return Promise.reject(new PeerError("aborted", id, ABORTED, { cause: signal.reason }));
     }
+    const budget = this.#budget;
+    const limit = Math.min(this.#maxBodyBytes, req.maxBodyBytes ?? Number.POSITIVE_INFINITY);
     return new Promise<UnaryResponse>((resolve, reject) => {
       let done = false;
       let current: http.ClientRequest | undefined;
+      /** Bytes of this answer taken from the budget, given back when the call ends. */
+      let taken = 0;
       const finish = (err: PeerError | undefined, res?: UnaryResponse): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        if (taken > 0) {
+          budget?.give(taken);
+          taken = 0;
+        }
         signal?.removeEventListener("abort", onAbort);
         if (--this.#inflight === 0 && this.#retired) this.#agent.destroy();
         if (err === undefined) resolve(res as UnaryResponse);
@@ -137,26 +169,63 @@ export class UnaryClient {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#inflight++;
 
+      const which = limit === this.#maxBodyBytes ? "maxBodyBytes" : "the call's maxBodyBytes";
+      const tooLarge = (what: string): PeerError =>
+        new PeerError("unavailable", id, `response body ${what} over ${which} (${limit})`);
+      const noBudget = (n: number): PeerError =>
+        new PeerError(
+          "unavailable",
+          id,
+          `${n} more response bytes do not fit in the budget of answers in flight (${budget?.used} of ${budget?.maxBytes} bytes used)`,
+        );
+
       const onResponse = (res: http.IncomingMessage): void => {
+        // A declared length is checked, and taken from the budget, before any byte is
+        // read; the body then goes straight into one buffer of that length.
+        const declared = contentLength(res.headers["content-length"]);
+        if (declared > limit) {
+          finish(tooLarge(`of ${declared} bytes (Content-Length)`));
+          return;
+        }
+        if (declared > 0 && budget !== undefined) {
+          if (!budget.tryTake(declared)) {
+            finish(noBudget(declared));
+            return;
+          }
+          taken = declared;
+        }
+        const whole = declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {
+          if (done) return;
           size += chunk.length;
-          if (size > this.#maxBodyBytes) {
+          if (size > limit) {
             // Stop reading at once; destroying the request drops the socket.
-            finish(
-              new PeerError(
-                "unavailable",
-                id,
-                `response body over maxBodyBytes (${this.#maxBodyBytes})`,
-              ),
-            );
+            finish(tooLarge(`of more than ${size - chunk.length} bytes`));
             return;
+          }
+          if (whole !== undefined) {
+            // Node's parser never passes more than the declared length.
+            chunk.copy(whole, size - chunk.length);
+            return;
+          }
+          if (budget !== undefined) {
+            if (!budget.tryTake(chunk.length)) {
+              finish(noBudget(chunk.length));
+              return;
+            }
+            taken += chunk.length;
           }
           chunks.push(chunk);
         });
         res.on("end", () => {
-          const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+          const body =
+            whole !== undefined
+              ? whole.subarray(0, size)
+              : chunks.length === 1
+                ? (chunks[0] as Buffer)
+                : Buffer.concat(chunks, size);
           finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body });
         });
         res.on("error", (err) => {

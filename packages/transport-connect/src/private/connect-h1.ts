@@ -37,13 +37,25 @@ export class ConnectH1Caller {
    * response. Throws the client's PeerError when no answer came, a ConnectError for an
    * error answer.
    */
-  async call(path: string, body: Uint8Array, signal: AbortSignal | undefined): Promise<Buffer> {
+  async call(
+    path: string,
+    body: Uint8Array,
+    signal: AbortSignal | undefined,
+    maxBodyBytes?: number,
+  ): Promise<Buffer> {
     const headers: OutgoingHttpHeaders = {
       ...this.#headers,
       "connect-timeout-ms": this.#timeout,
       "content-length": body.length,
     };
-    const res = await this.#client.request({ method: "POST", path, headers, body, signal });
+    const res = await this.#client.request({
+      method: "POST",
+      path,
+      headers,
+      body,
+      signal,
+      maxBodyBytes,
+    });
     if (res.status === 200) {
       if (res.headers["content-type"] !== "application/proto") {
         throw new ConnectError(
