@@ -17,6 +17,8 @@ export interface PeerServerOptions {
   port: number;
   /** Per-request timeout of peer calls, in ms. */
   timeoutMs: number;
+  /** Most bytes of peers' answers buffered at once (the pool's maxInflightBodyBytes). */
+  maxInflightBodyBytes: number;
   logger: Logger;
   /** Routes served on the peer port before the transport's own (/metrics, /stats). */
   routes: Route;
@@ -53,14 +55,14 @@ async function closeServer(server: Server, graceMs = 2000): Promise<void> {
 
 /** Starts the peer transport on `port`, with /metrics and /stats beside it. */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const { self, registry, timeoutMs, logger } = opts;
+  const { self, registry, timeoutMs, maxInflightBodyBytes, logger } = opts;
   let pool: PeerPool;
   if (opts.transport === "http") {
-    pool = new HttpPool({ self, registry, timeoutMs, logger });
+    pool = new HttpPool({ self, registry, timeoutMs, maxInflightBodyBytes, logger });
   } else {
     // Loaded on demand so that an http-only node does not pay for the Connect stack.
     const { ConnectPool } = await import("@tinycache/transport-connect");
-    pool = new ConnectPool({ self, registry, timeoutMs, logger });
+    pool = new ConnectPool({ self, registry, timeoutMs, maxInflightBodyBytes, logger });
   }
   pool.setPeers(...opts.peers);
   const handler = pool.handler;

@@ -30,16 +30,22 @@ export interface Entry {
 }
 
 /**
- * Heap bytes of a positive entry beyond its key's and value's bytes: the {@link Entry}
- * object, its ByteView, the value's Buffer object (its bytes are in the value bytes), the
- * UTF-8 string ByteView keeps for `toString`, and the resolved promises of a hit and of a
- * served hit once made. Measured on Node 20 x64 by `bench/entry-overhead.ts` (200k-ish
- * entries per count, `--expose-gc`, heapUsed + arrayBuffers), LRU overhead subtracted,
- * rounded up. The LRU's own overhead (`LRU_ENTRY_OVERHEAD`) is counted by the LRU.
+ * Memory of a positive entry beyond its key's and value's bytes and the LRU's own
+ * overhead (`LRU_ENTRY_OVERHEAD`, which the LRU counts): the {@link Entry} object, its
+ * ByteView, the value's Buffer object, the string ByteView keeps for `toString`, the
+ * resolved promises of a hit and of a served hit once made, and the request URL a key
+ * sliced out of it by a server keeps alive. Measured on Node 20 x64 by
+ * `bench/entry-overhead.ts`: `--expose-gc`, heapUsed + arrayBuffers before and after a
+ * Group whose budget holds about n entries loaded 4n keys (so it churns), each key
+ * sliced out of a URL as a server makes it, for n from 66k to 262k; the worst per entry
+ * (582 bytes) minus the LRU's, rounded up.
  */
-export const ENTRY_OVERHEAD = 344;
-/** The same for a negative ("not found") entry: only the Entry object. */
-export const NEGATIVE_ENTRY_OVERHEAD = 64;
+export const ENTRY_OVERHEAD = 400;
+/**
+ * The same for a negative ("not found") entry: the Entry object and the key's URL
+ * (measured the same way: 303 bytes, minus the LRU's).
+ */
+export const NEGATIVE_ENTRY_OVERHEAD = 120;
 
 /** An entry's accounted size: key bytes (UTF-8) + value bytes + its measured overhead. */
 export function entrySize(key: string, view: ByteView | undefined): number {

@@ -80,7 +80,7 @@ class H1Rpc implements Rpc {
       url,
       timeoutMs: o.timeoutMs,
       maxBodyBytes: o.maxBodyBytes,
-      budget: o.inflightBudget,
+      inflightBudget: o.inflightBudget,
       agentOptions: o.agentOptions,
     });
     this.#caller = new ConnectH1Caller(client, o.headers);

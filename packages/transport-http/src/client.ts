@@ -8,6 +8,7 @@ import {
   type PeerGetter,
   type PeerValue,
   peerErrorFor,
+  protobufFirstFieldEnd,
   type SetRequest,
   type StatusCode,
   type UnaryClient,
@@ -100,6 +101,9 @@ export class HttpPeer implements PeerGetter {
       headers: this.#headers,
       signal: opts?.signal,
       maxBodyBytes: max === undefined ? undefined : max + ANSWER_FRAMING_BYTES,
+      // A streamed GetResponse (Go's groupcache streams large ones) says its value's
+      // length first: an oversized one is cut off before its body is read.
+      announcedLength: protobufFirstFieldEnd,
     });
     if (res.status !== 200) throw statusError(this.id, res);
     let got: PeerValue;

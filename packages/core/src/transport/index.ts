@@ -63,6 +63,7 @@ export {
 } from "./status.js";
 export {
   createAgent,
+  protobufFirstFieldEnd,
   UnaryClient,
   type UnaryClientOptions,
   type UnaryRequest,

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { PeerError } from "../errors.js";
 import { deferred } from "../testing.test-util.js";
 import { ByteBudget } from "./byte-budget.js";
-import { UnaryClient } from "./unary-client.js";
+import { protobufFirstFieldEnd, UnaryClient } from "./unary-client.js";
 
 const MiB = 1024 * 1024;
 const cleanups: (() => unknown)[] = [];
@@ -33,7 +33,12 @@ async function serve(handler: http.RequestListener): Promise<string> {
 }
 
 function client(url: string, o: { maxBodyBytes?: number; budget?: ByteBudget } = {}) {
-  const c = new UnaryClient({ url, timeoutMs: 30_000, maxBodyBytes: 1024 * MiB, ...o });
+  const c = new UnaryClient({
+    url,
+    timeoutMs: 30_000,
+    maxBodyBytes: o.maxBodyBytes ?? 1024 * MiB,
+    inflightBudget: o.budget,
+  });
   cleanups.push(() => c.destroy());
   return c;
 }
@@ -99,6 +104,63 @@ describe("UnaryClient: bounded reading", () => {
     expect(err.kind).toBe("unavailable");
     expect(err.message).toMatch(/of 1073741824 bytes \(Content-Length\) over maxBodyBytes/);
     expect(await s.written).toBeLessThan(32 * MiB);
+  });
+
+  it("cuts off a streamed answer whose first bytes announce a length over the cap", async () => {
+    // A GetResponse whose value (field 1) is 1 GiB, streamed without a Content-Length.
+    const written = deferred<number>();
+    const url = await serve(async (_req, res) => {
+      res.writeHead(200);
+      let sent = 0;
+      let closed = false;
+      res.on("close", () => {
+        closed = true;
+        written.resolve(sent);
+      });
+      const head = Buffer.from([0x0a, 0x80, 0x80, 0x80, 0x80, 0x04]); // 1 << 30
+      res.write(head);
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      while (!closed && sent < 1024 * MiB) {
+        sent += chunk.length;
+        if (!res.write(chunk)) await Promise.race([once(res, "drain"), once(res, "close")]);
+      }
+      res.end();
+    });
+    const c = client(url);
+    const call = c.request({
+      method: "GET",
+      path: "/",
+      maxBodyBytes: 8 * MiB,
+      announcedLength: protobufFirstFieldEnd,
+    });
+    const err = await peerError(call);
+    expect(err.message).toMatch(/announced as at least 1073741830 bytes by its first bytes/);
+    // Cut off at the first bytes, not after 8 MiB: only the sockets' buffers were written.
+    const sent = await written.promise;
+    console.log(`announced 1 GiB: server wrote ${(sent / MiB).toFixed(1)} MiB before the cut`);
+    // A short answer announcing a fitting length is read whole.
+    const ok = await serve((_req, res) => {
+      res.writeHead(200);
+      res.write(Buffer.from([0x0a]));
+      res.end(Buffer.from([0x02, 0x68, 0x69]));
+    });
+    const got = await client(ok).request({
+      method: "GET",
+      path: "/",
+      maxBodyBytes: 8,
+      announcedLength: protobufFirstFieldEnd,
+    });
+    expect([...got.body]).toEqual([0x0a, 0x02, 0x68, 0x69]);
+  });
+
+  it("protobufFirstFieldEnd reads a leading length-delimited field, else -1", () => {
+    expect(protobufFirstFieldEnd(Buffer.from([0x0a, 0x02, 0x68, 0x69]))).toBe(4);
+    expect(protobufFirstFieldEnd(Buffer.from([0x0a, 0xac, 0x02]))).toBe(3 + 300);
+    expect(protobufFirstFieldEnd(Buffer.from([0x0a, 0xac]))).toBe(-1); // too short yet
+    expect(protobufFirstFieldEnd(Buffer.from([0x0a]))).toBe(-1);
+    expect(protobufFirstFieldEnd(Buffer.from([0x10, 0x01]))).toBe(-1); // field 2 first
+    expect(protobufFirstFieldEnd(Buffer.from([0x12, 0x01, 0x00]), 2)).toBe(3);
+    expect(protobufFirstFieldEnd(Buffer.alloc(0))).toBe(-1);
   });
 
   it("reads a body at the cap exactly, with and without Content-Length", async () => {

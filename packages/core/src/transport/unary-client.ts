@@ -19,10 +19,11 @@ export interface UnaryClientOptions {
   maxBodyBytes: number;
   /**
    * A budget of response bytes buffered at once, usually shared by every client of a
-   * pool (see {@link ByteBudget}): an answer that does not fit fails as `unavailable`.
-   * Default: none.
+   * pool (see {@link ByteBudget}; a pool's resolved options carry one, so
+   * `new UnaryClient({ url, ...resolvedOptions })` shares it): an answer that does not fit
+   * fails as `unavailable`. Default: none.
    */
-  budget?: ByteBudget;
+  inflightBudget?: ByteBudget;
   /**
    * The keep-alive agent to use. Default: one made by {@link createAgent} from
    * `agentOptions`. Either way the client destroys it on {@link UnaryClient.retire} (once
@@ -50,6 +51,36 @@ export interface UnaryRequest {
    * `maxBodyBytes` (e.g. a get's `maxValueBytes` plus the answer's framing).
    */
   maxBodyBytes?: number;
+  /**
+   * For a 200 answer without a Content-Length (a streamed, chunked one): the length the
+   * body will have at least, read from its first bytes when the wire format announces it
+   * (e.g. {@link protobufFirstFieldEnd}), or -1 when they do not tell (yet). Called with
+   * the bytes received so far until it answers or 64 bytes came; an answer announced over
+   * the cap is cut off then, before its body is read.
+   */
+  announcedLength?: (head: Buffer) => number;
+}
+
+/** Bytes of a streamed answer's head given to {@link UnaryRequest.announcedLength} at most. */
+const HEAD_BYTES = 64;
+
+/**
+ * The end of the first field of a protobuf message in bytes, when that field is
+ * `fieldNumber` with a length-delimited value (a `bytes` value, as in both wires'
+ * GetResponse): so at least the length of the whole message. -1 when `head` does not
+ * start with that field, or is too short to tell.
+ */
+export function protobufFirstFieldEnd(head: Uint8Array, fieldNumber = 1): number {
+  if (head.length < 2 || head[0] !== ((fieldNumber << 3) | 2)) return -1;
+  let length = 0;
+  let scale = 1;
+  for (let i = 1; i < head.length && i <= 8; i++) {
+    const b = head[i] as number;
+    length += (b & 0x7f) * scale;
+    if (b < 0x80) return i + 1 + length;
+    scale *= 128;
+  }
+  return -1;
 }
 
 /** A complete answer, whatever its status: mapping a status to an error is the codec's job. */
@@ -122,7 +153,7 @@ export class UnaryClient {
     this.#prefix = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
     this.#timeoutMs = o.timeoutMs;
     this.#maxBodyBytes = o.maxBodyBytes;
-    this.#budget = o.budget;
+    this.#budget = o.inflightBudget;
   }
 
   /** The deadline of every call, in ms (a codec may send it to the server). */
@@ -197,6 +228,8 @@ export class UnaryClient {
         const whole = declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
         const chunks: Buffer[] = [];
         let size = 0;
+        // A streamed 200 answer may announce its length in its first bytes.
+        let announced = declared < 0 && res.statusCode === 200 ? req.announcedLength : undefined;
         res.on("data", (chunk: Buffer) => {
           if (done) return;
           size += chunk.length;
@@ -204,6 +237,15 @@ export class UnaryClient {
             // Stop reading at once; destroying the request drops the socket.
             finish(tooLarge(`of more than ${size - chunk.length} bytes`));
             return;
+          }
+          if (announced !== undefined) {
+            const head = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
+            const n = announced(head.subarray(0, HEAD_BYTES));
+            if (n > limit) {
+              finish(tooLarge(`announced as at least ${n} bytes by its first bytes`));
+              return;
+            }
+            if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
           }
           if (whole !== undefined) {
             // Node's parser never passes more than the declared length.

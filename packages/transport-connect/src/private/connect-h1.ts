@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
-import type { UnaryClient } from "@tinycache/core/transport";
+import { protobufFirstFieldEnd, type UnaryClient } from "@tinycache/core/transport";
 import { VERDICT_HEADER } from "../codes.js";
 
 /**
@@ -55,6 +55,8 @@ export class ConnectH1Caller {
       body,
       signal,
       maxBodyBytes,
+      // A streamed GetResponse says its value's length first (field 1).
+      announcedLength: path.endsWith("/Get") ? protobufFirstFieldEnd : undefined,
     });
     if (res.status === 200) {
       if (res.headers["content-type"] !== "application/proto") {
