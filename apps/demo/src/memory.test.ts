@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HashRing } from "@tinycache/consistenthash";
-import { freePort, type Spawned, spawnNode } from "@tinycache/testkit";
+import { deferred, freePort, type Spawned, spawnNode } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { GENERATED_ROWS, generatedKey } from "./keys.js";
 
@@ -218,8 +218,12 @@ async function bigValuePeer(valueBytes: number, withLength: boolean) {
   const total = header.length + valueBytes;
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const stats = { requests: 0, written: 0, cutOff: 0 };
+  /** One per answer: settles once the answer ended (whole, or cut off by the reader). */
+  const answers: Promise<void>[] = [];
   const srv = http.createServer(async (req, res) => {
     stats.requests++;
+    const ended = deferred<void>();
+    answers.push(ended.promise);
     expect(req.url).toMatch(/^\/_groupcache\/scores\//);
     res.writeHead(200, {
       "content-type": "application/x-protobuf",
@@ -239,6 +243,7 @@ async function bigValuePeer(valueBytes: number, withLength: boolean) {
     }
     if (closed || sent < total) stats.cutOff++;
     res.end();
+    ended.resolve();
   });
   srv.listen(0, "127.0.0.1");
   await once(srv, "listening");
@@ -248,7 +253,12 @@ async function bigValuePeer(valueBytes: number, withLength: boolean) {
     srv.closeAllConnections();
     await closed;
   });
-  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, stats };
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    stats,
+    /** Resolves once every answer so far has ended. */
+    ended: () => Promise.all(answers),
+  };
 }
 
 function varint(n: number): number[] {
@@ -293,6 +303,7 @@ describe("a peer answering 15 MB values", () => {
       expect(statuses).toEqual(Array(32).fill(404));
       expect(after.maxValueBytes).toBe(budget / 8);
       expect(peer.stats.requests).toBe(32);
+      await peer.ended();
       expect(peer.stats.cutOff).toBe(32);
       console.log(
         [
