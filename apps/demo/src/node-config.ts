@@ -19,6 +19,8 @@ export interface NodeConfig {
   dataDir: string;
   dbLatencyMs: number;
   cacheBytes: number;
+  /** Most bytes of peers' answers buffered at once (--peer-inflight-bytes). */
+  peerInflightBytes: number;
   hotCache: boolean;
   /** ms; Infinity = never expire, 0 = expire at once (cache nothing). */
   ttlMs: number;

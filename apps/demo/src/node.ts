@@ -72,7 +72,12 @@ Options:
   --data-dir <dir>      database folder, created and seeded on first start
                         (default apps/demo/data)
   --db-latency-ms <n>   make every database read take n ms more (default 0)
-  --cache-bytes <n>     cache budget in bytes, main + hot (default 67108864)
+  --cache-bytes <n>     cache budget in bytes, main + hot, each entry counted with
+                        its measured overhead (default 67108864); a value may be
+                        at most an eighth of it
+  --peer-inflight-bytes <n>
+                        most bytes of peers' answers buffered at once; an answer
+                        that does not fit is loaded locally (default 67108864)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
@@ -125,6 +130,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
       "db-latency-ms": { type: "string", default: "0" },
       "cache-bytes": { type: "string", default: String(64 << 20) },
+      "peer-inflight-bytes": { type: "string", default: String(64 << 20) },
       "hot-cache": { type: "string", default: "on" },
       "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
@@ -212,6 +218,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     dataDir: values["data-dir"],
     dbLatencyMs: parseCount("db-latency-ms", values["db-latency-ms"], 600_000),
     cacheBytes: parseCount("cache-bytes", values["cache-bytes"]),
+    peerInflightBytes: inflightBytes(values["peer-inflight-bytes"]),
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const) === "on",
     ttlMs:
       values["ttl-ms"] === undefined
@@ -274,6 +281,13 @@ function apiTimeout(raw: string | undefined): number | undefined {
 function maxLoads(raw: string): number {
   const n = parseCount("max-loads", raw, 1_000_000);
   if (n < 1) throw new UsageError(`--max-loads must be at least 1, got ${n}`);
+  return n;
+}
+
+/** `--peer-inflight-bytes`: at least 1 (0 would refuse every peer answer). */
+function inflightBytes(raw: string): number {
+  const n = parseCount("peer-inflight-bytes", raw);
+  if (n === 0) throw new UsageError("--peer-inflight-bytes must be > 0");
   return n;
 }
 

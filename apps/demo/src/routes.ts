@@ -77,6 +77,10 @@ export function observabilityRoutes(
       return true;
     }
     if (path === "/stats") {
+      // `/stats?gc=1` on a node started with --expose-gc collects garbage first, so that
+      // heapUsed shows what is live (for memory tests and debugging; ignored otherwise).
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc !== undefined && /[?&]gc=1(&|$)/.test(req.url ?? "")) gc();
       const body = `${JSON.stringify(stats(), null, 2)}\n`;
       res.writeHead(200, {
         "content-type": "application/json; charset=utf-8",

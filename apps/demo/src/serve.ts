@@ -18,6 +18,26 @@ import { observabilityRoutes } from "./routes.js";
 import { closeServer, listen, startPeerServer } from "./transport.js";
 
 /**
+ * The process's memory beside the cache's budget, in bytes, so an operator (or a test)
+ * can check that the budget bounds memory: V8's heap (`heapUsed`, `heapTotal`), bytes
+ * outside it (`arrayBuffers`: Buffers and typed arrays; `external`), the resident set now
+ * (`rss`) and its peak since the process started (`maxRss`).
+ */
+function memoryStats(cacheBytes: number, maxValueBytes: number) {
+  const m = process.memoryUsage();
+  return {
+    cacheBytes,
+    maxValueBytes,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    arrayBuffers: m.arrayBuffers,
+    external: m.external,
+    rss: m.rss,
+    maxRss: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+/**
  * Runs one node until SIGINT/SIGTERM (or the launcher's IPC channel closes): the group over
  * the database, the peer transport with /metrics and /stats, and the API when asked.
  * Resolves once it is listening and has logged its ready line.
@@ -74,6 +94,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     peerHealth: pool?.stats().peers ?? [],
     membership: membershipStats(cfg, membership),
     db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
+    memory: memoryStats(cfg.cacheBytes, group.maxValueBytes),
     api: cfg.api ? { responses: Object.fromEntries(apiResponses) } : null,
   });
   // With a peer secret, /stats wants it too (in the peers' header); /metrics stays open.
@@ -91,6 +112,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     host: cfg.host,
     port: cfg.port,
     timeoutMs: peerTimeoutMs,
+    maxInflightBodyBytes: cfg.peerInflightBytes,
     logger: logger.child({ component: `transport-${cfg.transport}` }),
     routes,
     secret: cfg.secret,

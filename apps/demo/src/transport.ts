@@ -23,6 +23,8 @@ export interface PeerServerOptions {
   port: number;
   /** Per-request timeout of peer calls, in ms. */
   timeoutMs: number;
+  /** Most bytes of peers' answers buffered at once (the pool's maxInflightBodyBytes). */
+  maxInflightBodyBytes: number;
   logger: Logger;
   /** Routes served on the peer port before the transport's own (/metrics, /stats). */
   routes: Route;
@@ -66,9 +68,9 @@ async function closeServer(server: Server, graceMs = 2000): Promise<void> {
  * Connect port speaks HTTP/1.1 and h2c (HTTP/2 cleartext, what gRPC clients use) at once.
  */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const { self, registry, timeoutMs, logger, serverLimits } = opts;
+  const { self, registry, timeoutMs, maxInflightBodyBytes, logger, serverLimits } = opts;
   const auth = opts.secret === undefined ? undefined : { secret: opts.secret };
-  const common = { self, registry, timeoutMs, logger, auth, serverLimits };
+  const common = { self, registry, timeoutMs, maxInflightBodyBytes, logger, auth, serverLimits };
   let pool: PeerPool;
   let server: PoolServer;
   if (opts.transport === "http") {

@@ -1,6 +1,7 @@
 import { ByteView } from "@tinycache/byteview";
+import { LRU_ENTRY_OVERHEAD } from "@tinycache/lru";
 import { describe, expect, it } from "vitest";
-import { type Entry, TwoTierCache } from "./cache.js";
+import { type Entry, entrySize, SWEEP_CHECKS_PER_ADD, TwoTierCache } from "./cache.js";
 import { fakeClock } from "./testing.test-util.js";
 
 const entry = (size: number, expiresAt = 0): Entry => ({
@@ -11,14 +12,19 @@ const entry = (size: number, expiresAt = 0): Entry => ({
   served: undefined,
 });
 
+/** What an entry of `size` costs the budget: its size plus the LRU's own overhead. */
+const cost = (size: number): number => size + LRU_ENTRY_OVERHEAD;
+/** One unit of the tests below: an entry(10). */
+const U = cost(10);
+
 describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
   it("evicts from hot first while hot > main/8, else from main", () => {
-    const c = new TwoTierCache(100, Date.now);
-    for (let i = 0; i < 8; i++) c.add("main", `m${i}`, entry(10)); // main 80
-    c.add("hot", "h0", entry(10)); // hot 10 > 80/8: hot is the victim when over
-    c.add("hot", "h1", entry(10)); // total 100: fits
-    expect(c.stats("main").bytes + c.stats("hot").bytes).toBe(100);
-    c.add("hot", "h2", entry(10)); // 110 > 100, hot 30 > 10 -> evict oldest hot (h0)
+    const c = new TwoTierCache(10 * U, Date.now);
+    for (let i = 0; i < 8; i++) c.add("main", `m${i}`, entry(10)); // main 8 U
+    c.add("hot", "h0", entry(10)); // hot 1 U > 8U/8: hot is the victim when over
+    c.add("hot", "h1", entry(10)); // total 10 U: fits
+    expect(c.stats("main").bytes + c.stats("hot").bytes).toBe(10 * U);
+    c.add("hot", "h2", entry(10)); // 11 U > 10 U, hot 3 U > 1 U -> evict oldest hot (h0)
     expect(c.stats("hot")).toMatchObject({ items: 2, evictions: 1 });
     expect(c.lookup("h0")).toBeUndefined();
     expect(c.lookup("h1")).toBeDefined();
@@ -26,11 +32,11 @@ describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
   });
 
   it("evicts the oldest main entry when hot is small (hot <= main/8)", () => {
-    const c = new TwoTierCache(100, Date.now);
-    for (let i = 0; i < 9; i++) c.add("main", `m${i}`, entry(10)); // main 90
-    c.add("hot", "h0", entry(10)); // hot 10 <= 90/8 = 11.25 -> fits at 100
+    const c = new TwoTierCache(10 * U, Date.now);
+    for (let i = 0; i < 9; i++) c.add("main", `m${i}`, entry(10)); // main 9 U
+    c.add("hot", "h0", entry(10)); // hot 1 U <= 9U/8 -> fits at 10 U
     c.lookup("m0"); // m0 becomes most recent: m1 is the oldest
-    c.add("main", "m9", entry(10)); // 110 -> evict main's oldest: m1
+    c.add("main", "m9", entry(10)); // 11 U -> evict main's oldest: m1
     expect(c.stats("main")).toMatchObject({ items: 9, evictions: 1 });
     expect(c.stats("hot")).toMatchObject({ items: 1, evictions: 0 });
     expect(c.lookup("m1")).toBeUndefined();
@@ -38,10 +44,14 @@ describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
   });
 
   it("never stores an entry larger than the whole budget (and keeps the rest)", () => {
-    const c = new TwoTierCache(50, Date.now);
+    const budget = 5 * U;
+    const c = new TwoTierCache(budget, Date.now);
     c.add("main", "a", entry(10));
-    expect(c.add("main", "huge", entry(51))).toBe(false);
-    expect(c.stats("main")).toMatchObject({ items: 1, bytes: 10, evictions: 0 });
+    // Its size alone fits, not with the LRU's overhead.
+    expect(c.add("main", "huge", entry(budget - LRU_ENTRY_OVERHEAD + 1))).toBe(false);
+    expect(c.stats("main")).toMatchObject({ items: 1, bytes: U, evictions: 0 });
+    expect(c.add("main", "big", entry(budget - LRU_ENTRY_OVERHEAD))).toBe(true);
+    expect(c.stats("main")).toMatchObject({ items: 1, bytes: budget, evictions: 1 });
   });
 
   it("a zero budget stores nothing, not even an empty entry", () => {
@@ -66,11 +76,11 @@ describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
 
   it("an entry it refuses still replaces the key: older copies in main and hot go", () => {
     const clock = fakeClock();
-    const c = new TwoTierCache(50, clock.now);
+    const c = new TwoTierCache(5 * U, clock.now);
     c.add("main", "m", entry(10));
     c.add("hot", "h", entry(10));
     expect(c.add("main", "m", entry(10, clock.now()))).toBe(false); // already expired
-    expect(c.add("main", "h", entry(51))).toBe(false); // over the whole budget
+    expect(c.add("main", "h", entry(5 * U))).toBe(false); // over the whole budget
     expect(c.lookup("m")).toBeUndefined();
     expect(c.lookup("h")).toBeUndefined();
     expect(c.stats("main").items + c.stats("hot").items).toBe(0);
@@ -98,5 +108,31 @@ describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
     clock.advance(5);
     expect(c.lookup("a")).toBeUndefined();
     expect(c.stats("main")).toMatchObject({ items: 0, bytes: 0, hits: 1, gets: 2 });
+  });
+
+  it("sweeps expired entries on adds, a bounded number per add, without lookups", () => {
+    const clock = fakeClock();
+    const c = new TwoTierCache(Number.POSITIVE_INFINITY, clock.now);
+    for (let i = 0; i < 100; i++) c.add("main", `neg${i}`, entry(10, clock.now() + 1000));
+    for (let i = 0; i < 20; i++) c.add("hot", `hot${i}`, entry(10, clock.now() + 1000));
+    clock.advance(1000); // all of them have expired; nobody asks for them again
+    c.add("main", "fresh0", entry(10));
+    const left = 120 - (c.stats("main").items + c.stats("hot").items - 1);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(2 * SWEEP_CHECKS_PER_ADD);
+    for (let i = 1; i <= Math.ceil(100 / SWEEP_CHECKS_PER_ADD); i++) {
+      c.add("main", `fresh${i}`, entry(10));
+    }
+    expect(c.stats("hot")).toMatchObject({ items: 0, bytes: 0 });
+    const fresh = Math.ceil(100 / SWEEP_CHECKS_PER_ADD) + 1;
+    expect(c.stats("main")).toMatchObject({ items: fresh, bytes: fresh * U, evictions: 0 });
+  });
+
+  it("entrySize counts key, value and the measured overhead (negative entries less)", () => {
+    const positive = entrySize("ключ", ByteView.from("630"));
+    const negative = entrySize("ключ", undefined);
+    expect(positive).toBeGreaterThan(8 + 3 + 300);
+    expect(negative).toBeGreaterThan(8);
+    expect(negative).toBeLessThan(positive - 3);
   });
 });

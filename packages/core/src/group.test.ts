@@ -1,10 +1,16 @@
 import { ByteView } from "@tinycache/byteview";
+import { LRU_ENTRY_OVERHEAD } from "@tinycache/lru";
 import { describe, expect, it, vi } from "vitest";
+import { ENTRY_OVERHEAD, NEGATIVE_ENTRY_OVERHEAD } from "./cache.js";
 import { InvalidArgumentError, NotFoundError, TinycacheError } from "./errors.js";
 import { type Group, keysLoading } from "./group.js";
 import type { GetterResult, GroupOptions } from "./options.js";
 import { GroupRegistry } from "./registry.js";
 import { type Deferred, deferred, fakeClock, flush } from "./testing.test-util.js";
+
+/** What a cached positive / negative entry costs beyond its key and value bytes. */
+const POSITIVE = ENTRY_OVERHEAD + LRU_ENTRY_OVERHEAD;
+const NEGATIVE = NEGATIVE_ENTRY_OVERHEAD + LRU_ENTRY_OVERHEAD;
 
 function group(opts: Partial<GroupOptions> & Pick<GroupOptions, "getter">) {
   return new GroupRegistry().newGroup({ name: "g", cacheBytes: 1 << 20, ...opts });
@@ -29,7 +35,7 @@ describe("Group.get (single node)", () => {
       serverRequests: 0,
     });
     expect(g.cacheStats("main")).toEqual({
-      bytes: 3 + 5,
+      bytes: 3 + 5 + POSITIVE,
       items: 1,
       gets: 3, // as groupcache: the miss, the re-check inside the load, the hit
       hits: 1,
@@ -119,8 +125,8 @@ describe("Group.get (single node)", () => {
     expect((await g.get("ключ🔑")).toString()).toBe("<ключ🔑>");
     expect((await g.get("ключ🔑")).toString()).toBe("<ключ🔑>");
     expect(getter.mock.calls.map((c) => c[0])).toEqual(["", "ключ🔑"]);
-    // "" + "<>" = 2 bytes; "ключ🔑" = 8 + 4 bytes, value 14 bytes.
-    expect(g.cacheStats("main").bytes).toBe(2 + 12 + 14);
+    // "" + "<>" = 2 bytes; "ключ🔑" = 8 + 4 bytes, value 14 bytes; plus two overheads.
+    expect(g.cacheStats("main").bytes).toBe(2 + 12 + 14 + 2 * POSITIVE);
   });
 
   it("passes the getter a signal, and the key as is", async () => {
@@ -247,7 +253,7 @@ describe("not found and negative caching (penetration)", () => {
     await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
     expect(getter).toHaveBeenCalledTimes(1);
     expect(g.stats.negativeHits).toBe(2);
-    expect(g.cacheStats("main").bytes).toBe(5); // the key only
+    expect(g.cacheStats("main").bytes).toBe(5 + NEGATIVE); // the key and the overhead
     clock.advance(1000);
     await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
     expect(getter).toHaveBeenCalledTimes(2);
@@ -703,11 +709,16 @@ describe("cacheBytes", () => {
   });
 
   it("evicts the least recently used entries beyond the budget and counts evictions", async () => {
-    const g = group({ getter: async (k) => `${k}-value`, cacheBytes: 3 * 10 }); // 3 entries of 2 + 8 bytes
+    // 3 entries of 2 + 8 bytes and the overhead.
+    const g = group({ getter: async (k) => `${k}-value`, cacheBytes: 3 * (10 + POSITIVE) });
     for (const k of ["k1", "k2", "k3"]) await g.get(k);
     await g.get("k1"); // k1 becomes most recent
     await g.get("k4"); // evicts k2
-    expect(g.cacheStats("main")).toMatchObject({ items: 3, bytes: 30, evictions: 1 });
+    expect(g.cacheStats("main")).toMatchObject({
+      items: 3,
+      bytes: 3 * (10 + POSITIVE),
+      evictions: 1,
+    });
     const loads = g.stats.localLoads;
     await g.get("k1");
     await g.get("k2");

@@ -1,6 +1,6 @@
 import { ByteView } from "@tinycache/byteview";
 import { SingleFlight } from "@tinycache/singleflight";
-import { type Entry, TwoTierCache } from "./cache.js";
+import { type Entry, entrySize, TwoTierCache } from "./cache.js";
 import { InvalidArgumentError, NotFoundError, PeerError, TinycacheError } from "./errors.js";
 import { type HotCachePolicy, RandomPromotion } from "./hotpolicy.js";
 import type {
@@ -32,6 +32,17 @@ const DEFAULT_MAX_KEY_BYTES = 4096;
 const DEFAULT_PEER_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONCURRENT_LOADS = 64;
 const DEFAULT_MAX_QUEUED_LOADS = 10_000;
+
+/**
+ * The default `maxValueBytes`: the hot cache's share of the budget, `cacheBytes / 8`
+ * (at least 1), or `Infinity` when there is no finite, non-zero budget to share.
+ */
+export function defaultMaxValueBytes(cacheBytes: number): number {
+  if (!(cacheBytes > 0) || cacheBytes === Number.POSITIVE_INFINITY) {
+    return Number.POSITIVE_INFINITY;
+  }
+  return Math.max(1, Math.floor(cacheBytes / 8));
+}
 
 /** A value as the owner holds it, with its absolute expiry (absent = never). */
 export interface ServedValue {
@@ -170,7 +181,8 @@ export class Group implements ServedGroup {
     this.#negativeTtlMs = checkNonNegative("negativeTtlMs", opts.negativeTtlMs) ?? 0;
     this.#maxKeyBytes = checkNonNegative("maxKeyBytes", opts.maxKeyBytes) ?? DEFAULT_MAX_KEY_BYTES;
     this.#maxValueBytes =
-      checkNonNegative("maxValueBytes", opts.maxValueBytes) ?? Number.POSITIVE_INFINITY;
+      checkNonNegative("maxValueBytes", opts.maxValueBytes) ??
+      defaultMaxValueBytes(opts.cacheBytes);
     this.#peerTimeoutMs =
       checkTimeout("peerTimeoutMs", opts.peerTimeoutMs) ?? DEFAULT_PEER_TIMEOUT_MS;
     this.#loads = new Bulkhead(
@@ -227,6 +239,15 @@ export class Group implements ServedGroup {
    */
   get maxKeyBytes(): number {
     return this.#maxKeyBytes;
+  }
+
+  /**
+   * The largest value this group accepts, in bytes: the `maxValueBytes` option, else
+   * `cacheBytes / 8` (see {@link GroupOptions.maxValueBytes}). Peers' answers are cut off
+   * beyond it.
+   */
+  get maxValueBytes(): number {
+    return this.#maxValueBytes;
   }
 
   // ---- The get path, top to bottom: get -> #slowGet -> #load (-> #loadFromPeer,
@@ -328,12 +349,23 @@ export class Group implements ServedGroup {
   ): Promise<Entry | undefined> {
     const stats = this.#stats;
     const call = callSignal(signal, this.#peerTimeoutMs);
+    const max = this.#maxValueBytes;
     try {
       const got = await raceSignal(
-        peer.get({ group: this.name, key }, { signal: call.signal ?? signal }),
+        peer.get(
+          { group: this.name, key },
+          max === Number.POSITIVE_INFINITY
+            ? { signal: call.signal ?? signal }
+            : { signal: call.signal ?? signal, maxValueBytes: max },
+        ),
         call.signal,
       );
-      const view = toView(got?.value);
+      const value = got?.value;
+      // Checked before any copy, for a transport that did not cut the answer off itself.
+      if (value instanceof Uint8Array && value.byteLength > max) {
+        throw new PeerError("unavailable", peer.id, `value over maxValueBytes (${max})`);
+      }
+      const view = toView(value);
       if (view === undefined) {
         throw new PeerError("unavailable", peer.id, "answer without a value");
       }
@@ -649,8 +681,7 @@ export class Group implements ServedGroup {
   }
 
   #makeEntry(key: string, view: ByteView | undefined, expiresAt: number): Entry {
-    const size = Buffer.byteLength(key, "utf8") + (view === undefined ? 0 : view.byteLength);
-    return { view, expiresAt, size, resolved: undefined, served: undefined };
+    return { view, expiresAt, size: entrySize(key, view), resolved: undefined, served: undefined };
   }
 
   /**

@@ -41,6 +41,6 @@ export type {
   RemoveResult,
   SetOptions,
 } from "./options.js";
-export type { Logger, PeerPicker } from "./peers.js";
+export type { Logger, PeerGetOptions, PeerPicker } from "./peers.js";
 export { GroupRegistry, type GroupRegistryOptions } from "./registry.js";
 export type { CacheStats, CacheType, GroupStats, LoadLimitStats } from "./stats.js";

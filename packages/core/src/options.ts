@@ -75,8 +75,17 @@ export interface GroupOptions {
    */
   maxKeyBytes?: number;
   /**
-   * Largest value in bytes (set and getter results). Default `Infinity` (no limit); `0`
-   * allows only empty values.
+   * Largest value in bytes: of a set, of a getter's result (InvalidArgumentError beyond),
+   * and of a peer's answer, which the transport stops reading as soon as it is known to be
+   * over (the owner's answer then counts as a peer error and the key is loaded locally,
+   * where the getter's value meets the same limit). `0` allows only empty values;
+   * `Infinity` = no limit of the group's own (the transport's `maxBodyBytes` still caps
+   * peers' answers).
+   *
+   * Default: `cacheBytes / 8` (rounded down, at least 1), the hot cache's share of the
+   * budget: a peer's value larger than that could never be kept in the hot cache, and one
+   * value cannot take more than an eighth of the cache. With `cacheBytes` `0` or
+   * `Infinity` (no budget to take a share of) the default is `Infinity`.
    */
   maxValueBytes?: number;
   /**

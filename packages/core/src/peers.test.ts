@@ -1,10 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError, NotFoundError, PeerError, type PeerErrorKind } from "./errors.js";
+import { defaultMaxValueBytes } from "./group.js";
 import { RatePromotion } from "./hotpolicy.js";
 import type { GroupOptions } from "./options.js";
 import type {
-  CallOptions,
   KeyRequest,
+  PeerGetOptions,
   PeerGetter,
   PeerPicker,
   PeerValue,
@@ -20,6 +21,7 @@ class FakePeer implements PeerGetter {
   sets: SetRequest[] = [];
   removes: KeyRequest[] = [];
   lastSignal: AbortSignal | undefined;
+  lastMaxValueBytes: number | undefined;
   answer: (req: KeyRequest) => Promise<PeerValue>;
   onRemove: (req: KeyRequest) => Promise<void> = async () => {};
   onSet: (req: SetRequest) => Promise<void> = async () => {};
@@ -27,9 +29,10 @@ class FakePeer implements PeerGetter {
     this.id = id;
     this.answer = answer;
   }
-  get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     this.gets.push(req);
     this.lastSignal = opts?.signal;
+    this.lastMaxValueBytes = opts?.maxValueBytes;
     return this.answer(req);
   }
   set(req: SetRequest): Promise<void> {
@@ -471,5 +474,41 @@ describe("ServedGroup (what transports call)", () => {
     expect(() => g.serveSet("k", bytes("abc"))).toThrow(InvalidArgumentError);
     expect(() => g.serveSet("kkk", bytes("a"))).toThrow(InvalidArgumentError);
     expect(g.cacheStats("main").items).toBe(0);
+  });
+});
+
+describe("maxValueBytes and peers' answers", () => {
+  it("defaults to cacheBytes / 8 (the hot share); Infinity without a finite, non-zero budget", () => {
+    const peer = new FakePeer("p1", async () => ({ value: bytes("v") }));
+    expect(setup(peer, { cacheBytes: 1 << 20 }).g.maxValueBytes).toBe(1 << 17);
+    expect(setup(peer, { cacheBytes: 16_777_216 }).g.maxValueBytes).toBe(2_097_152);
+    expect(setup(peer, { cacheBytes: 7 }).g.maxValueBytes).toBe(1);
+    expect(setup(peer, { cacheBytes: 0 }).g.maxValueBytes).toBe(Number.POSITIVE_INFINITY);
+    expect(setup(peer, { cacheBytes: Number.POSITIVE_INFINITY }).g.maxValueBytes).toBe(
+      Number.POSITIVE_INFINITY,
+    );
+    expect(setup(peer, { cacheBytes: 1 << 20, maxValueBytes: 0 }).g.maxValueBytes).toBe(0);
+    expect(defaultMaxValueBytes(80)).toBe(10);
+  });
+
+  it("tells the owner's client the limit, and none when there is none", async () => {
+    const peer = new FakePeer("p1", async () => ({ value: bytes("v") }));
+    await setup(peer, { cacheBytes: 800, hotCache: false }).g.get("k");
+    expect(peer.lastMaxValueBytes).toBe(100);
+    await setup(peer, { cacheBytes: Number.POSITIVE_INFINITY, hotCache: false }).g.get("k");
+    expect(peer.lastMaxValueBytes).toBeUndefined();
+  });
+
+  it("an answer over the limit is a peer error: the key is loaded locally, where the limit applies too", async () => {
+    const peer = new FakePeer("p1", async (r) => ({ value: bytes(`remote:${r.key}-too-long`) }));
+    const { g, getter, log } = setup(peer, { maxValueBytes: 12 });
+    // The local value fits: it is the answer.
+    expect((await g.get("k")).toString()).toBe("local:k");
+    expect(getter).toHaveBeenCalledTimes(1);
+    expect(g.stats).toMatchObject({ peerErrors: 1, peerLoads: 0, localLoads: 1 });
+    expect(log.lines.some((l) => l.level === "warn")).toBe(true);
+    // The local value is too large too: reported as too large (InvalidArgumentError).
+    await expect(g.get("longer-key")).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(g.stats).toMatchObject({ peerErrors: 2, localLoadErrs: 1 });
   });
 });

@@ -12,6 +12,26 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link PeerGetter.get}: the call's, plus how large an answer may be. */
+export interface PeerGetOptions extends CallOptions {
+  /**
+   * Largest value the caller accepts, in bytes (the group's `maxValueBytes`). The
+   * transport enforces it WHILE reading: an answer whose declared length (or whose bytes
+   * read so far) exceed it plus the framing of the answer ({@link ANSWER_FRAMING_BYTES})
+   * is not read further, its connection is dropped, and the call fails with a PeerError
+   * of kind `unavailable` (so core loads the key locally). A value over it in a complete
+   * answer fails the same way. Absent: only the transport's own body cap applies.
+   */
+  maxValueBytes?: number;
+}
+
+/**
+ * Bytes a get answer's body may hold beyond the value: protobuf tags, lengths and expiry,
+ * or an error answer's message. A transport reads at most `maxValueBytes` + this many
+ * body bytes, then checks the decoded value against `maxValueBytes` exactly.
+ */
+export const ANSWER_FRAMING_BYTES = 1024;
+
 /** Which key of which group. */
 export interface KeyRequest {
   group: string;
@@ -39,7 +59,8 @@ export interface SetRequest extends KeyRequest {
 export interface PeerGetter {
   /** A stable name for logs and results, e.g. the peer's base URL. */
   readonly id: string;
-  get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue>;
+  /** The owner's value of a key; honours `opts.maxValueBytes` (see {@link PeerGetOptions}). */
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue>;
   set(req: SetRequest, opts?: CallOptions): Promise<void>;
   remove(req: KeyRequest, opts?: CallOptions): Promise<void>;
 }

@@ -10,12 +10,14 @@
  */
 import * as http from "node:http";
 import {
+  ANSWER_FRAMING_BYTES,
   type CallOptions,
   errorMessage,
   type GroupLookup,
   type KeyRequest,
   nodeServer,
   PeerError,
+  type PeerGetOptions,
   type PeerGetter,
   PeerPoolBase,
   type PeerPoolOptions,
@@ -43,10 +45,16 @@ class JsonPeer implements PeerGetter {
     this.#auth = auth;
   }
 
-  async get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
-    const m = await this.#call("get", { group: req.group, key: req.key }, opts?.signal);
+  async get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+    // The caller's value limit, as a body limit: base64 takes 4 bytes per 3.
+    const max = opts?.maxValueBytes;
+    const cap = max === undefined ? undefined : Math.ceil(max / 3) * 4 + ANSWER_FRAMING_BYTES;
+    const m = await this.#call("get", { group: req.group, key: req.key }, opts?.signal, cap);
     if (typeof m.value !== "string") throw new PeerError("unavailable", this.id, "no value");
     const value = new Uint8Array(Buffer.from(m.value, "base64"));
+    if (max !== undefined && value.byteLength > max) {
+      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`);
+    }
     return typeof m.expiresAt === "number" ? { value, expiresAt: m.expiresAt } : { value };
   }
 
@@ -63,7 +71,12 @@ class JsonPeer implements PeerGetter {
     this.#client.destroy();
   }
 
-  async #call(op: Op, msg: object, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  async #call(
+    op: Op,
+    msg: object,
+    signal?: AbortSignal,
+    maxBodyBytes?: number,
+  ): Promise<Record<string, unknown>> {
     const body = Buffer.from(JSON.stringify(msg));
     const headers = {
       ...this.#auth,
@@ -76,6 +89,7 @@ class JsonPeer implements PeerGetter {
       headers,
       body,
       signal,
+      maxBodyBytes,
     });
     let answer: Record<string, unknown>;
     try {

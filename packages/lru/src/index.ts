@@ -1,5 +1,6 @@
 export {
   type EvictionReason,
+  LRU_ENTRY_OVERHEAD,
   LRUCache,
   type LRUCacheOptions,
   type SetOptions,

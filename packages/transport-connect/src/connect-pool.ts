@@ -40,6 +40,7 @@ export class ConnectPool extends PeerPoolBase<ConnectPeer> {
           timeoutMs: o.timeoutMs,
           headers: auth ? { [auth.header]: auth.secret } : {},
           maxBodyBytes: o.maxBodyBytes,
+          inflightBudget: o.inflightBudget,
           agentOptions: o.agentOptions,
           http2Options: o.http2Options,
         }),

@@ -13,6 +13,8 @@ for (const [protocol, httpVersion] of variants) {
   describeTransportContract({
     name: `ConnectPool (${protocol} over HTTP/${httpVersion})`,
     pool: (options) => new ConnectPool({ ...options, protocol, httpVersion }),
+    // Only the HTTP/1.1 Connect client is core's; connect-node's buffer on their own.
+    inflightBudget: protocol === "connect" && httpVersion === "1.1",
     ...core,
   });
 }

@@ -9,10 +9,13 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import {
+  ANSWER_FRAMING_BYTES,
+  type ByteBudget,
   type CallOptions,
   createAgent,
   type KeyRequest,
   PeerError,
+  type PeerGetOptions,
   type PeerGetter,
   type PeerValue,
   type SetRequest,
@@ -38,13 +41,21 @@ export interface ConnectPeerOptions {
   /** Headers sent with every call (the shared secret). */
   headers: Record<string, string>;
   maxBodyBytes: number;
+  /** The pool's budget of answer bytes in flight (honoured by the HTTP/1.1 Connect path). */
+  inflightBudget?: ByteBudget;
   agentOptions: HttpsAgentOptions;
   http2Options: SecureClientSessionOptions | undefined;
 }
 
 /** The four calls, whatever the protocol; they throw ConnectErrors. */
 interface Rpc {
-  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal): Promise<GetResponseLike>;
+  /** `maxBodyBytes`: this call's cap on the answer, when lower than the peer's. */
+  get(
+    req: pb.GetRequest,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    maxBodyBytes?: number,
+  ): Promise<GetResponseLike>;
   getMany(
     req: pb.GetManyRequest,
     timeoutMs: number,
@@ -69,13 +80,15 @@ class H1Rpc implements Rpc {
       url,
       timeoutMs: o.timeoutMs,
       maxBodyBytes: o.maxBodyBytes,
+      inflightBudget: o.inflightBudget,
       agentOptions: o.agentOptions,
     });
     this.#caller = new ConnectH1Caller(client, o.headers);
   }
 
-  async get(req: pb.GetRequest, _timeoutMs: number, signal?: AbortSignal) {
-    const out = await this.#caller.call(GET, toBinary(pb.GetRequestSchema, req), signal);
+  async get(req: pb.GetRequest, _timeoutMs: number, signal?: AbortSignal, maxBodyBytes?: number) {
+    const body = toBinary(pb.GetRequestSchema, req);
+    const out = await this.#caller.call(GET, body, signal, maxBodyBytes);
     return decodeGetResponse(out);
   }
 
@@ -97,9 +110,21 @@ class H1Rpc implements Rpc {
   }
 }
 
-/** Any protocol through connect-node's transports (one per peer, reused). */
+/** Clients with their own read cap kept per peer (one per group limit, in practice). */
+const MAX_CAPPED_CLIENTS = 8;
+
+/**
+ * Any protocol through connect-node's transports (one per peer, reused). connect-node
+ * caps a message's size per transport (`readMaxBytes`), not per call, so a get with a
+ * lower cap (a group's `maxValueBytes`) goes through a client made for that cap, over
+ * the same connections (the same agent or HTTP/2 session).
+ */
 class TransportRpc implements Rpc {
   readonly #client: Client<typeof pb.CacheService>;
+  /** Clients by read cap, made on first use; at most MAX_CAPPED_CLIENTS. */
+  readonly #capped = new Map<number, Client<typeof pb.CacheService>>();
+  readonly #makeClient: (readMaxBytes: number) => Client<typeof pb.CacheService>;
+  readonly #maxBodyBytes: number;
   readonly #headers: Record<string, string>;
   readonly #close: () => void;
 
@@ -108,35 +133,52 @@ class TransportRpc implements Rpc {
       baseUrl: url,
       // No interceptors, no compression (the values are small and on a LAN), binary.
       acceptCompression: [],
-      readMaxBytes: o.maxBodyBytes,
       writeMaxBytes: o.maxBodyBytes,
     };
-    let transport: Transport;
+    let make: (readMaxBytes: number) => Transport;
     let close: () => void;
     if (o.httpVersion === "2") {
       const sessionManager = guardSessions(new Http2SessionManager(url, {}, o.http2Options));
       close = () => sessionManager.abort();
       const h2 = { ...common, httpVersion: "2" as const, sessionManager };
-      transport =
+      make = (readMaxBytes) =>
         o.protocol === "grpc"
-          ? createGrpcTransport(h2)
+          ? createGrpcTransport({ ...h2, readMaxBytes })
           : o.protocol === "grpcweb"
-            ? createGrpcWebTransport(h2)
-            : createConnectTransport(h2);
+            ? createGrpcWebTransport({ ...h2, readMaxBytes })
+            : createConnectTransport({ ...h2, readMaxBytes });
     } else {
       const agent = createAgent(url, o.agentOptions);
       close = () => agent.destroy();
       const h1 = { ...common, httpVersion: "1.1" as const, nodeOptions: { agent } };
-      transport =
-        o.protocol === "grpcweb" ? createGrpcWebTransport(h1) : createConnectTransport(h1);
+      make = (readMaxBytes) =>
+        o.protocol === "grpcweb"
+          ? createGrpcWebTransport({ ...h1, readMaxBytes })
+          : createConnectTransport({ ...h1, readMaxBytes });
     }
-    this.#client = createClient(pb.CacheService, transport);
+    this.#makeClient = (readMaxBytes) => createClient(pb.CacheService, make(readMaxBytes));
+    this.#maxBodyBytes = o.maxBodyBytes;
+    this.#client = this.#makeClient(o.maxBodyBytes);
     this.#headers = o.headers;
     this.#close = close;
   }
 
-  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal) {
-    return this.#client.get(req, { timeoutMs, signal, headers: this.#headers });
+  get(req: pb.GetRequest, timeoutMs: number, signal?: AbortSignal, maxBodyBytes?: number) {
+    return this.#clientFor(maxBodyBytes).get(req, { timeoutMs, signal, headers: this.#headers });
+  }
+
+  #clientFor(maxBodyBytes: number | undefined): Client<typeof pb.CacheService> {
+    if (maxBodyBytes === undefined || maxBodyBytes >= this.#maxBodyBytes) return this.#client;
+    let client = this.#capped.get(maxBodyBytes);
+    if (client === undefined) {
+      // Many distinct caps (unusual): forget the oldest client; it holds no connection.
+      if (this.#capped.size >= MAX_CAPPED_CLIENTS) {
+        this.#capped.delete(this.#capped.keys().next().value as number);
+      }
+      client = this.#makeClient(maxBodyBytes);
+      this.#capped.set(maxBodyBytes, client);
+    }
+    return client;
   }
 
   getMany(req: pb.GetManyRequest, timeoutMs: number, signal?: AbortSignal) {
@@ -204,19 +246,29 @@ export class ConnectPeer implements PeerGetter {
         : new TransportRpc(url, o);
   }
 
-  async get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+  /**
+   * The owner's value. With `maxValueBytes`, the answer is not read beyond that plus its
+   * framing, and a longer value fails as `unavailable`.
+   */
+  async get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     const signal = opts?.signal;
+    const max = opts?.maxValueBytes;
+    let res: GetResponseLike;
     try {
       this.#checkOpen();
-      const res = await this.#rpc.get(
+      res = await this.#rpc.get(
         create(pb.GetRequestSchema, { group: req.group, key: req.key }),
         this.#timeoutMs,
         signal,
+        max === undefined ? undefined : max + ANSWER_FRAMING_BYTES,
       );
-      return peerValue(res);
     } catch (err) {
       throw toPeerError(err, this.id, signal);
     }
+    if (max !== undefined && res.value.byteLength > max) {
+      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`);
+    }
+    return peerValue(res);
   }
 
   /**

@@ -1,11 +1,14 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import {
+  ANSWER_FRAMING_BYTES,
   type CallOptions,
   type KeyRequest,
   PeerError,
+  type PeerGetOptions,
   type PeerGetter,
   type PeerValue,
   peerErrorFor,
+  protobufFirstFieldEnd,
   type SetRequest,
   type StatusCode,
   type UnaryClient,
@@ -80,20 +83,34 @@ export class HttpPeer implements PeerGetter {
     this.#headers = auth ? { [auth.header]: auth.secret } : {};
   }
 
-  /** Fetches a value from the peer (the key's owner). */
-  async get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+  /**
+   * Fetches a value from the peer (the key's owner). With `maxValueBytes`, the answer is
+   * not read beyond that plus its framing (the connection is dropped), and a longer value
+   * fails as `unavailable`.
+   */
+  async get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+    const max = opts?.maxValueBytes;
     const res = await this.#client.request({
       method: "GET",
       path: this.#path(req),
       headers: this.#headers,
       signal: opts?.signal,
+      maxBodyBytes: max === undefined ? undefined : max + ANSWER_FRAMING_BYTES,
+      // A streamed GetResponse (Go's groupcache streams large ones) says its value's
+      // length first: an oversized one is cut off before its body is read.
+      announcedLength: protobufFirstFieldEnd,
     });
     if (res.status !== 200) throw statusError(this.id, res);
+    let got: PeerValue;
     try {
-      return decodeGetResponse(res.body);
+      got = decodeGetResponse(res.body);
     } catch (err) {
       throw new PeerError("unavailable", this.id, "malformed GetResponse", { cause: err });
     }
+    if (max !== undefined && got.value.byteLength > max) {
+      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`);
+    }
+    return got;
   }
 
   /** Stores a value at the peer (mailgun's PUT with a SetRequest body). */

@@ -35,6 +35,7 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
             url,
             timeoutMs: o.timeoutMs,
             maxBodyBytes: o.maxBodyBytes,
+            inflightBudget: o.inflightBudget,
             agent: o.agent?.(new URL(url)),
             agentOptions: o.agentOptions,
           }),

@@ -42,7 +42,7 @@ export interface ContractPeerGetter {
   readonly id: string;
   get(
     req: ContractKeyRequest,
-    opts?: { signal?: AbortSignal },
+    opts?: { signal?: AbortSignal; maxValueBytes?: number },
   ): Promise<{ value: Uint8Array; expiresAt?: number }>;
   set(
     req: ContractKeyRequest & { value: Uint8Array; expiresAt?: number },
@@ -87,6 +87,7 @@ export interface ContractGroupOptions {
   cacheBytes: number;
   getter: (key: string, opts: { signal: AbortSignal }) => Promise<string | Uint8Array>;
   maxKeyBytes?: number;
+  maxValueBytes?: number;
   hotCache?: false;
 }
 
@@ -114,6 +115,7 @@ export interface ContractPoolOptions<R> {
   timeoutMs?: number;
   auth?: { secret: string; header?: string };
   maxBodyBytes?: number;
+  maxInflightBodyBytes?: number;
   agentOptions?: AgentOptions;
   logger?: ContractLogger;
 }
@@ -144,6 +146,11 @@ export interface TransportContractOptions<R extends ContractRegistry> {
   PeerError: abstract new (
     ...args: never[]
   ) => ContractPeerError;
+  /**
+   * Whether the pool's clients honour `maxInflightBodyBytes` (core's HTTP/1.1 client
+   * does; a client stack that buffers on its own may not). Default true.
+   */
+  inflightBudget?: boolean;
 }
 
 const LOOPBACK = "127.0.0.1";
@@ -377,6 +384,10 @@ export function describeTransportContract<R extends ContractRegistry>(
         expect(() => o.pool({ ...validOptions(), replicas: 1.5 })).toThrow(RangeError);
         expect(() => o.pool({ ...validOptions(), replicas: 0 })).toThrow(RangeError);
         expect(() => o.pool({ ...validOptions(), maxBodyBytes: 0 })).toThrow(RangeError);
+        for (const maxInflightBodyBytes of [0, -1, 1.5]) {
+          expect(() => o.pool({ ...validOptions(), maxInflightBodyBytes })).toThrow(RangeError);
+        }
+        void o.pool({ ...validOptions(), maxInflightBodyBytes: Number.POSITIVE_INFINITY }).close();
         expect(() => o.pool({ ...validOptions(), self: "ftp://x" })).toThrow(TypeError);
         expect(() => o.pool({ ...validOptions(), self: "" })).toThrow(TypeError);
         expect(() => o.pool({ ...validOptions(), registry: undefined as never })).toThrow(
@@ -762,6 +773,43 @@ export function describeTransportContract<R extends ContractRegistry>(
         expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
         expect(a.calls).toEqual([key]);
       });
+
+      it("a get with maxValueBytes: a longer value fails as unavailable, and A loads it itself", async () => {
+        const { a, b, toB, ownedByB } = await cluster({
+          a: { group: { maxValueBytes: 4 * KiB } },
+        });
+        b.load = async (key) => (key.startsWith("big") ? pattern(64 * KiB) : pattern(4 * KiB));
+        const over = await peerError(
+          toB.get({ group: GROUP, key: "big" }, { maxValueBytes: 4 * KiB }),
+        );
+        expect(over.kind).toBe("unavailable");
+        // At the limit exactly is fine, on the same client; without a limit, anything.
+        const at = await toB.get({ group: GROUP, key: "fits" }, { maxValueBytes: 4 * KiB });
+        expect(at.value.byteLength).toBe(4 * KiB);
+        expect((await toB.get({ group: GROUP, key: "big" })).value.byteLength).toBe(64 * KiB);
+        // Through A's group (maxValueBytes 4 KiB): B's answer is cut off, A loads it.
+        const key = ownedByB("big");
+        expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
+        expect(a.calls).toEqual([key]);
+      });
+
+      it.runIf(o.inflightBudget !== false)(
+        "an answer over the pool's maxInflightBodyBytes fails as unavailable, and A loads it itself",
+        async () => {
+          const { a, b, toB, ownedByB } = await cluster({
+            a: { pool: { maxInflightBodyBytes: 8 * KiB } },
+          });
+          b.load = async (key) => (key.startsWith("big") ? pattern(64 * KiB) : pattern(4 * KiB));
+          expect((await peerError(toB.get({ group: GROUP, key: "big" }))).kind).toBe("unavailable");
+          // The bytes of the failed answer came back: smaller answers fit, one after another.
+          for (const key of ["small1", "small2", "small3"]) {
+            expect((await toB.get({ group: GROUP, key })).value.byteLength).toBe(4 * KiB);
+          }
+          const key = ownedByB("big");
+          expect((await a.group.get(key)).toString()).toBe(`A:${key}`);
+          expect(a.calls).toEqual([key]);
+        },
+      );
 
       it("a set over the server's maxBodyBytes is refused and not stored", async () => {
         const { a, b, toB, ownedByB } = await cluster({ b: { pool: { maxBodyBytes: KiB } } });

@@ -4,6 +4,7 @@ import type {
   CallOptions,
   GroupLookup,
   KeyRequest,
+  PeerGetOptions,
   PeerGetter,
   PeerPicker,
   PeerValue,
@@ -145,10 +146,17 @@ class InMemoryPeer implements PeerGetter {
     this.#from = from;
     this.id = to;
   }
-  get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     const call: InMemoryCall = { from: this.#from, to: this.id, method: "get", ...pick(req) };
     return this.#net.deliver(call, opts?.signal, async (lookup) => {
-      const got = await groupOf(lookup, this.id, req.group).serveGet(req.key, opts);
+      const got = await groupOf(lookup, this.id, req.group).serveGet(
+        req.key,
+        opts?.signal ? { signal: opts.signal } : undefined,
+      );
+      const max = opts?.maxValueBytes;
+      if (max !== undefined && got.value.byteLength > max) {
+        throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`);
+      }
       const out: PeerValue = { value: got.value.byteSlice() };
       if (got.expiresAt !== undefined) out.expiresAt = got.expiresAt;
       return out;

@@ -7,17 +7,20 @@
  * "Writing a transport".
  */
 export { PeerError, type PeerErrorKind } from "../errors.js";
-export type {
-  CallOptions,
-  GroupLookup,
-  KeyRequest,
-  Logger,
-  PeerGetter,
-  PeerPicker,
-  PeerValue,
-  ServedGroup,
-  SetRequest,
+export {
+  ANSWER_FRAMING_BYTES,
+  type CallOptions,
+  type GroupLookup,
+  type KeyRequest,
+  type Logger,
+  type PeerGetOptions,
+  type PeerGetter,
+  type PeerPicker,
+  type PeerValue,
+  type ServedGroup,
+  type SetRequest,
 } from "../peers.js";
+export { ByteBudget } from "./byte-budget.js";
 export {
   HEALTH_DEFAULTS,
   HEALTH_PROBE_GROUP,
@@ -42,6 +45,7 @@ export {
 export { PeerSet, type PeerSetOptions } from "./peer-set.js";
 export {
   DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_INFLIGHT_BODY_BYTES,
   DEFAULT_TIMEOUT_MS,
   nodeServer,
   type PeerHandler,
@@ -80,6 +84,7 @@ export {
 } from "./status.js";
 export {
   createAgent,
+  protobufFirstFieldEnd,
   UnaryClient,
   type UnaryClientOptions,
   type UnaryRequest,

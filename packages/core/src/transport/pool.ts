@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { HashFunction } from "@tinycache/consistenthash";
 import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
 import { NOOP_LOGGER } from "../private/noop-logger.js";
+import { ByteBudget } from "./byte-budget.js";
 import {
   type PeerHealthOptions,
   type PeerHealthStats,
@@ -107,6 +108,18 @@ export interface PeerPoolOptions {
    */
   maxBodyBytes?: number;
   /**
+   * Most bytes of peer answers buffered at once, across every call in flight to every
+   * peer of this pool, in bytes (an integer >= 1, or `Infinity` for no bound). An answer
+   * takes its declared length (else each chunk as it comes) from this budget and gives it
+   * back when its call ends; an answer that does not fit fails at once as `unavailable`
+   * (core loads the key locally) rather than waiting. With `maxBodyBytes` and each
+   * group's `maxValueBytes`, it bounds the memory a burst of large answers can take.
+   * HTTP/1.1 clients honour it (HttpPool, and ConnectPool's default connect over 1.1);
+   * connect-node's HTTP/2 and gRPC clients buffer on their own and do not.
+   * @default 64 MiB
+   */
+  maxInflightBodyBytes?: number;
+  /**
    * Options of the keep-alive agent made for each peer (an https.Agent for `https:`
    * peers, so TLS options such as `ca`, `cert`, `key` go here). `keepAlive` is always on.
    * @default { keepAlive: true, maxSockets: 256, scheduling: "lifo" }
@@ -141,6 +154,8 @@ export interface ResolvedPoolOptions {
   timeoutMs: number;
   auth: ResolvedSharedSecret | undefined;
   maxBodyBytes: number;
+  /** The budget of {@link PeerPoolOptions.maxInflightBodyBytes}, one per pool. */
+  inflightBudget: ByteBudget;
   agentOptions: HttpsAgentOptions;
   serverLimits: ServerLimits;
   logger: Logger;
@@ -152,6 +167,8 @@ export interface ResolvedPoolOptions {
 export const DEFAULT_TIMEOUT_MS = 500;
 /** Default body cap, in bytes. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Default budget of answer bytes buffered at once per pool (64 MiB). */
+export const DEFAULT_MAX_INFLIGHT_BODY_BYTES = 64 * 1024 * 1024;
 
 /**
  * Checks the options every pool takes and fills in their defaults. Each message names
@@ -176,6 +193,16 @@ export function resolvePoolOptions(owner: string, o: PeerPoolOptions): ResolvedP
     timeoutMs,
     auth: resolveSharedSecret(owner, o.auth),
     maxBodyBytes: positiveIntOption(owner, "maxBodyBytes", o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
+    inflightBudget: new ByteBudget(
+      o.maxInflightBodyBytes === Number.POSITIVE_INFINITY
+        ? Number.POSITIVE_INFINITY
+        : positiveIntOption(
+            owner,
+            "maxInflightBodyBytes",
+            o.maxInflightBodyBytes,
+            DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+          ),
+    ),
     agentOptions: o.agentOptions ?? {},
     serverLimits: resolveServerLimits(owner, o.serverLimits),
     logger: o.logger ?? NOOP_LOGGER,

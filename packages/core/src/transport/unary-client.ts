@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { PeerError } from "../errors.js";
+import type { ByteBudget } from "./byte-budget.js";
 
 /** Options of {@link UnaryClient}. */
 export interface UnaryClientOptions {
@@ -11,8 +12,18 @@ export interface UnaryClientOptions {
    * network call needs one).
    */
   timeoutMs: number;
-  /** Largest response body read, in bytes; beyond, the call fails and the socket is dropped. */
+  /**
+   * Largest response body read, in bytes; beyond, the call fails and the socket is
+   * dropped. A declared Content-Length over it fails the call before any byte is read.
+   */
   maxBodyBytes: number;
+  /**
+   * A budget of response bytes buffered at once, usually shared by every client of a
+   * pool (see {@link ByteBudget}; a pool's resolved options carry one, so
+   * `new UnaryClient({ url, ...resolvedOptions })` shares it): an answer that does not fit
+   * fails as `unavailable`. Default: none.
+   */
+  inflightBudget?: ByteBudget;
   /**
    * The keep-alive agent to use. Default: one made by {@link createAgent} from
    * `agentOptions`. Either way the client destroys it on {@link UnaryClient.retire} (once
@@ -35,6 +46,41 @@ export interface UnaryRequest {
   headers?: http.OutgoingHttpHeaders;
   body?: Uint8Array;
   signal?: AbortSignal;
+  /**
+   * This call's own cap on the response body, in bytes, when lower than the client's
+   * `maxBodyBytes` (e.g. a get's `maxValueBytes` plus the answer's framing).
+   */
+  maxBodyBytes?: number;
+  /**
+   * For a 200 answer without a Content-Length (a streamed, chunked one): the length the
+   * body will have at least, read from its first bytes when the wire format announces it
+   * (e.g. {@link protobufFirstFieldEnd}), or -1 when they do not tell (yet). Called with
+   * the bytes received so far until it answers or 64 bytes came; an answer announced over
+   * the cap is cut off then, before its body is read.
+   */
+  announcedLength?: (head: Buffer) => number;
+}
+
+/** Bytes of a streamed answer's head given to {@link UnaryRequest.announcedLength} at most. */
+const HEAD_BYTES = 64;
+
+/**
+ * The end of the first field of a protobuf message in bytes, when that field is
+ * `fieldNumber` with a length-delimited value (a `bytes` value, as in both wires'
+ * GetResponse): so at least the length of the whole message. -1 when `head` does not
+ * start with that field, or is too short to tell.
+ */
+export function protobufFirstFieldEnd(head: Uint8Array, fieldNumber = 1): number {
+  if (head.length < 2 || head[0] !== ((fieldNumber << 3) | 2)) return -1;
+  let length = 0;
+  let scale = 1;
+  for (let i = 1; i < head.length && i <= 8; i++) {
+    const b = head[i] as number;
+    length += (b & 0x7f) * scale;
+    if (b < 0x80) return i + 1 + length;
+    scale *= 128;
+  }
+  return -1;
 }
 
 /** A complete answer, whatever its status: mapping a status to an error is the codec's job. */
@@ -42,6 +88,13 @@ export interface UnaryResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
+}
+
+/** A Content-Length header as a byte count, or -1 when absent or not a valid number. */
+function contentLength(raw: string | undefined): number {
+  if (raw === undefined || !/^\d{1,16}$/.test(raw)) return -1;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : -1;
 }
 
 /**
@@ -85,6 +138,7 @@ export class UnaryClient {
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;
+  readonly #budget: ByteBudget | undefined;
   #inflight = 0;
   #retired = false;
 
@@ -99,6 +153,7 @@ export class UnaryClient {
     this.#prefix = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
     this.#timeoutMs = o.timeoutMs;
     this.#maxBodyBytes = o.maxBodyBytes;
+    this.#budget = o.inflightBudget;
   }
 
   /** The deadline of every call, in ms (a codec may send it to the server). */
@@ -113,13 +168,21 @@ export class UnaryClient {
     if (signal?.aborted) {
       return Promise.reject(new PeerError("aborted", id, ABORTED, { cause: signal.reason }));
     }
+    const budget = this.#budget;
+    const limit = Math.min(this.#maxBodyBytes, req.maxBodyBytes ?? Number.POSITIVE_INFINITY);
     return new Promise<UnaryResponse>((resolve, reject) => {
       let done = false;
       let current: http.ClientRequest | undefined;
+      /** Bytes of this answer taken from the budget, given back when the call ends. */
+      let taken = 0;
       const finish = (err: PeerError | undefined, res?: UnaryResponse): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        if (taken > 0) {
+          budget?.give(taken);
+          taken = 0;
+        }
         signal?.removeEventListener("abort", onAbort);
         if (--this.#inflight === 0 && this.#retired) this.#agent.destroy();
         if (err === undefined) resolve(res as UnaryResponse);
@@ -137,26 +200,74 @@ export class UnaryClient {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#inflight++;
 
+      const which = limit === this.#maxBodyBytes ? "maxBodyBytes" : "the call's maxBodyBytes";
+      const tooLarge = (what: string): PeerError =>
+        new PeerError("unavailable", id, `response body ${what} over ${which} (${limit})`);
+      const noBudget = (n: number): PeerError =>
+        new PeerError(
+          "unavailable",
+          id,
+          `${n} more response bytes do not fit in the budget of answers in flight (${budget?.used} of ${budget?.maxBytes} bytes used)`,
+        );
+
       const onResponse = (res: http.IncomingMessage): void => {
+        // A declared length is checked, and taken from the budget, before any byte is
+        // read; the body then goes straight into one buffer of that length.
+        const declared = contentLength(res.headers["content-length"]);
+        if (declared > limit) {
+          finish(tooLarge(`of ${declared} bytes (Content-Length)`));
+          return;
+        }
+        if (declared > 0 && budget !== undefined) {
+          if (!budget.tryTake(declared)) {
+            finish(noBudget(declared));
+            return;
+          }
+          taken = declared;
+        }
+        const whole = declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
         const chunks: Buffer[] = [];
         let size = 0;
+        // A streamed 200 answer may announce its length in its first bytes.
+        let announced = declared < 0 && res.statusCode === 200 ? req.announcedLength : undefined;
         res.on("data", (chunk: Buffer) => {
+          if (done) return;
           size += chunk.length;
-          if (size > this.#maxBodyBytes) {
+          if (size > limit) {
             // Stop reading at once; destroying the request drops the socket.
-            finish(
-              new PeerError(
-                "unavailable",
-                id,
-                `response body over maxBodyBytes (${this.#maxBodyBytes})`,
-              ),
-            );
+            finish(tooLarge(`of more than ${size - chunk.length} bytes`));
             return;
+          }
+          if (announced !== undefined) {
+            const head = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
+            const n = announced(head.subarray(0, HEAD_BYTES));
+            if (n > limit) {
+              finish(tooLarge(`announced as at least ${n} bytes by its first bytes`));
+              return;
+            }
+            if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
+          }
+          if (whole !== undefined) {
+            // Node's parser never passes more than the declared length.
+            chunk.copy(whole, size - chunk.length);
+            return;
+          }
+          if (budget !== undefined) {
+            if (!budget.tryTake(chunk.length)) {
+              finish(noBudget(chunk.length));
+              return;
+            }
+            taken += chunk.length;
           }
           chunks.push(chunk);
         });
         res.on("end", () => {
-          const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+          const body =
+            whole !== undefined
+              ? whole.subarray(0, size)
+              : chunks.length === 1
+                ? (chunks[0] as Buffer)
+                : Buffer.concat(chunks, size);
           finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body });
         });
         res.on("error", (err) => {

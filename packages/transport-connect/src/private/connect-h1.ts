@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
-import type { UnaryClient } from "@tinycache/core/transport";
+import { protobufFirstFieldEnd, type UnaryClient } from "@tinycache/core/transport";
 import { VERDICT_HEADER } from "../codes.js";
 
 /**
@@ -37,13 +37,27 @@ export class ConnectH1Caller {
    * response. Throws the client's PeerError when no answer came, a ConnectError for an
    * error answer.
    */
-  async call(path: string, body: Uint8Array, signal: AbortSignal | undefined): Promise<Buffer> {
+  async call(
+    path: string,
+    body: Uint8Array,
+    signal: AbortSignal | undefined,
+    maxBodyBytes?: number,
+  ): Promise<Buffer> {
     const headers: OutgoingHttpHeaders = {
       ...this.#headers,
       "connect-timeout-ms": this.#timeout,
       "content-length": body.length,
     };
-    const res = await this.#client.request({ method: "POST", path, headers, body, signal });
+    const res = await this.#client.request({
+      method: "POST",
+      path,
+      headers,
+      body,
+      signal,
+      maxBodyBytes,
+      // A streamed GetResponse says its value's length first (field 1).
+      announcedLength: path.endsWith("/Get") ? protobufFirstFieldEnd : undefined,
+    });
     if (res.status === 200) {
       if (res.headers["content-type"] !== "application/proto") {
         throw new ConnectError(
