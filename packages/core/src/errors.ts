@@ -62,9 +62,21 @@ export type PeerErrorKind =
 export class PeerError extends TinycacheError {
   readonly kind: PeerErrorKind;
   readonly peer: string;
-  constructor(kind: PeerErrorKind, peer: string, message: string, options?: { cause?: unknown }) {
+  /**
+   * True when one of our own limits stopped the call (the caller's `maxValueBytes`, the
+   * pool's budget of answer bytes in flight), not the peer: peer health does not count it
+   * as the peer's failure. Core loads the key locally all the same.
+   */
+  readonly local: boolean;
+  constructor(
+    kind: PeerErrorKind,
+    peer: string,
+    message: string,
+    options?: { cause?: unknown; local?: boolean },
+  ) {
     super(`peer_${kind}`, `peer ${peer}: ${message}`, options);
     this.kind = kind;
     this.peer = peer;
+    this.local = options?.local === true;
   }
 }

@@ -363,7 +363,9 @@ export class Group implements ServedGroup {
       const value = got?.value;
       // Checked before any copy, for a transport that did not cut the answer off itself.
       if (value instanceof Uint8Array && value.byteLength > max) {
-        throw new PeerError("unavailable", peer.id, `value over maxValueBytes (${max})`);
+        throw new PeerError("unavailable", peer.id, `value over maxValueBytes (${max})`, {
+          local: true,
+        });
       }
       const view = toView(value);
       if (view === undefined) {

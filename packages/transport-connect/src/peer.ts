@@ -266,7 +266,9 @@ export class ConnectPeer implements PeerGetter {
       throw toPeerError(err, this.id, signal);
     }
     if (max !== undefined && res.value.byteLength > max) {
-      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`);
+      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`, {
+        local: true,
+      });
     }
     return peerValue(res);
   }

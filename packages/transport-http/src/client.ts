@@ -108,7 +108,9 @@ export class HttpPeer implements PeerGetter {
       throw new PeerError("unavailable", this.id, "malformed GetResponse", { cause: err });
     }
     if (max !== undefined && got.value.byteLength > max) {
-      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`);
+      throw new PeerError("unavailable", this.id, `value over maxValueBytes (${max})`, {
+        local: true,
+      });
     }
     return got;
   }

@@ -2,7 +2,7 @@ import { HashRing } from "@tinycache/consistenthash";
 import { makeKeys } from "@tinycache/testkit";
 import { describe, expect, it } from "vitest";
 import { PeerError } from "../errors.js";
-import type { CallOptions, KeyRequest, PeerGetter, PeerValue } from "../peers.js";
+import type { KeyRequest, PeerGetOptions, PeerGetter, PeerValue } from "../peers.js";
 import { type Deferred, deferred, fakeClock, flush } from "../testing.test-util.js";
 import {
   HEALTH_PROBE_GROUP,
@@ -153,7 +153,12 @@ describe("PeerHealth (the state machine)", () => {
 
 /** A peer whose answers the test gives, per call. */
 class ScriptedPeer implements PeerGetter {
-  readonly calls: Array<{ req: KeyRequest; signal?: AbortSignal; d: Deferred<PeerValue> }> = [];
+  readonly calls: Array<{
+    req: KeyRequest;
+    signal?: AbortSignal;
+    maxValueBytes?: number;
+    d: Deferred<PeerValue>;
+  }> = [];
   #onCall: (() => void) | undefined;
   constructor(readonly id = "http://peer:1") {}
   /** Resolves at the next call. */
@@ -162,9 +167,9 @@ class ScriptedPeer implements PeerGetter {
       this.#onCall = resolve;
     });
   }
-  get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     const d = deferred<PeerValue>();
-    this.calls.push({ req, signal: opts?.signal, d });
+    this.calls.push({ req, signal: opts?.signal, maxValueBytes: opts?.maxValueBytes, d });
     this.#onCall?.();
     opts?.signal?.addEventListener("abort", () =>
       d.reject(new PeerError("aborted", this.id, "aborted")),
@@ -197,6 +202,18 @@ describe("MonitoredPeer", () => {
       await expect(p).rejects.toMatchObject({ kind: "unavailable" });
     }
     expect(m.health.healthy).toBe(false);
+  });
+
+  it("passes the caller's maxValueBytes on; our own limits stopping a call are no failure", async () => {
+    const client = new ScriptedPeer();
+    const m = new MonitoredPeer(client, options({ failureThreshold: 1, slowCallMs: 60_000 }));
+    for (const why of ["value over maxValueBytes (8)", "no room in the in-flight budget"]) {
+      const p = m.get({ group: "g", key: "big" }, { maxValueBytes: 8 });
+      expect(client.calls.at(-1)?.maxValueBytes).toBe(8);
+      client.calls.at(-1)?.d.reject(new PeerError("unavailable", client.id, why, { local: true }));
+      await expect(p).rejects.toMatchObject({ kind: "unavailable", local: true });
+    }
+    expect(m.health.stats()).toMatchObject({ failures: 0, state: "healthy" });
   });
 
   it("a caller giving up is no failure, unless its deadline passed", async () => {

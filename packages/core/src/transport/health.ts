@@ -1,5 +1,12 @@
 import { PeerError } from "../errors.js";
-import type { CallOptions, KeyRequest, PeerGetter, PeerValue, SetRequest } from "../peers.js";
+import type {
+  CallOptions,
+  KeyRequest,
+  PeerGetOptions,
+  PeerGetter,
+  PeerValue,
+  SetRequest,
+} from "../peers.js";
 
 /**
  * Per-peer health, from the outcomes of recent calls: one policy for every transport
@@ -405,7 +412,7 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
     this.health.onTrip = () => this.#releaseAll();
   }
 
-  get(req: KeyRequest, opts?: CallOptions): Promise<PeerValue> {
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     const signal = opts?.signal;
     if (signal?.aborted) return this.client.get(req, opts);
     const health = this.health;
@@ -438,7 +445,8 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
         if (!settled && health.slow()) this.ping();
       }, health.slowAfterMs);
       slowTimer.unref?.();
-      this.client.get(req, { signal: ac.signal }).then(
+      // The caller's options (maxValueBytes) go on; only the signal is ours.
+      this.client.get(req, { ...opts, signal: ac.signal }).then(
         (v) => {
           if (!finish()) return;
           health.succeeded(performance.now() - started, true);
@@ -529,6 +537,7 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
         health.succeeded(ms, get); // the owner's verdict: an answer
         return;
       }
+      if (err.local) return; // our own limit stopped it: says nothing of the peer
       health.failed(err.message);
       return;
     }

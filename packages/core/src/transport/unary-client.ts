@@ -202,12 +202,15 @@ export class UnaryClient {
 
       const which = limit === this.#maxBodyBytes ? "maxBodyBytes" : "the call's maxBodyBytes";
       const tooLarge = (what: string): PeerError =>
-        new PeerError("unavailable", id, `response body ${what} over ${which} (${limit})`);
+        new PeerError("unavailable", id, `response body ${what} over ${which} (${limit})`, {
+          local: true,
+        });
       const noBudget = (n: number): PeerError =>
         new PeerError(
           "unavailable",
           id,
           `${n} more response bytes do not fit in the budget of answers in flight (${budget?.used} of ${budget?.maxBytes} bytes used)`,
+          { local: true },
         );
 
       const onResponse = (res: http.IncomingMessage): void => {
