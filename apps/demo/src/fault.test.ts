@@ -29,6 +29,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GENERATED_ROWS, generatedKey, generatedScore } from "./keys.js";
 
+/** The peer secret every node gets (the namespace nodes listen on non-loopback addresses). */
+const SECRET = "fault-test-secret";
+
 const NODE = fileURLToPath(new URL("../dist/node.js", import.meta.url));
 /** The demo's peer timeout (config.ts: peerTimeoutFor(0)). */
 const PEER_TIMEOUT_MS = 2_000;
@@ -41,7 +44,13 @@ const AFTER_MS = 1_500;
 
 interface Stats {
   group: { stats: Record<string, number> };
-  peerHealth: Array<{ url: string; state: string; trips: number; released: number }>;
+  peerHealth: Array<{
+    url: string;
+    state: string;
+    trips: number;
+    released: number;
+    recoveries: number;
+  }>;
 }
 
 /** Whether `port` is free on every address (a node binds addr:port). */
@@ -66,7 +75,10 @@ async function freePortOn(ips: readonly string[]): Promise<number> {
 }
 
 async function stats(base: string): Promise<Stats> {
-  const res = await fetch(`${base}/stats`, { signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`${base}/stats`, {
+    headers: { "x-tinycache-auth": SECRET },
+    signal: AbortSignal.timeout(5_000),
+  });
   return (await res.json()) as Stats;
 }
 
@@ -221,7 +233,7 @@ describe("a hung peer behind a fault proxy (paused 8 s)", () => {
     const starts = [{ host: A }, { host: B }, { host: C_REAL, self: `http://${C}:${port}` }].map(
       (n) => {
         const proc = spawnNode(nodeArgs({ ...n, port, apiPort, peers, dataDir }), {
-          env: { LOG_PRETTY: "0" },
+          env: { LOG_PRETTY: "0", TINYCACHE_SECRET: SECRET },
         });
         procs.push(proc);
         return proc.waitForLine(/"event":"ready"/, 30_000);
@@ -257,6 +269,10 @@ describe("a hung peer behind a fault proxy (paused 8 s)", () => {
     let k = 1;
     await trafficBack(ownerStats, served, () => apiGet(agent, apis[0] as string, k++));
     agent.destroy();
+    // A routes C's keys to C again: its view of C recovered.
+    const back = (await stats(`http://${A}:${port}`)).peerHealth.find((h) => h.url.includes(C));
+    expect(back).toMatchObject({ state: "healthy" });
+    expect(back?.recoveries).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });
 
@@ -277,7 +293,7 @@ describe.skipIf(netnsReason !== undefined)(
       const peers = lab.nodes.map((n) => `http://${n.address}:${port}`);
       const starts = lab.nodes.map((n) => {
         const proc = spawnNode(nodeArgs({ host: n.address, port, apiPort, peers, dataDir }), {
-          env: { LOG_PRETTY: "0" },
+          env: { LOG_PRETTY: "0", TINYCACHE_SECRET: SECRET },
           netns: n.netns,
         });
         procs.push(proc);
@@ -313,6 +329,11 @@ describe.skipIf(netnsReason !== undefined)(
       );
       agent.destroy();
       console.log(`[netns partition] owner's served requests after healing: ${served} -> ${after}`);
+      // A routes the owner's keys to it again: its view of the owner recovered.
+      const back = (await stats(`http://${a.address}:${port}`)).peerHealth.find((h) =>
+        h.url.includes(c.address),
+      );
+      expect(back).toMatchObject({ state: "healthy" });
     }, 60_000);
   },
 );
