@@ -86,7 +86,7 @@ describe("seedDatabase", () => {
 });
 
 describe("ScoreDb", () => {
-  // One seeded folder for the read-only tests (seeding 100k rows is the slow part).
+  // One seeded folder for the read-only tests (seeding 200k rows is the slow part).
   let shared = "";
   beforeAll(() => {
     shared = mkdtempSync(join(tmpdir(), "tinycache-demo-db-"));
@@ -94,15 +94,15 @@ describe("ScoreDb", () => {
   });
   afterAll(() => rmSync(shared, { recursive: true, force: true }));
 
-  it("holds the original's three rows and 100k generated ones", async () => {
+  it("holds the original's three rows and 200k generated ones", async () => {
     const { db } = openDb(shared);
     for (const [name, score] of Object.entries(CLASSIC_SCORES)) {
       expect(await db.find(name)).toBe(score);
     }
     expect(await db.find(generatedKey(1))).toBe(generatedScore(1));
     expect(await db.find("user000001")).toBe(generatedScore(1));
-    expect(await db.find("user100000")).toBe(generatedScore(100_000));
-    expect(await db.find("user100001")).toBeUndefined();
+    expect(await db.find("user200000")).toBe(generatedScore(200_000));
+    expect(await db.find("user200001")).toBeUndefined();
     expect(await db.find("user000000")).toBeUndefined();
   });
 

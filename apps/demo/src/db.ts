@@ -11,7 +11,7 @@ export { CLASSIC_SCORES, GENERATED_ROWS, generatedKey, generatedScore };
 /** File name of the demo database inside the data folder. */
 export const DB_FILE = "scores.sqlite";
 /** Bumped when the schema or seed changes, so an old file is re-seeded. */
-const SCHEMA_VERSION = "1";
+const SCHEMA_VERSION = "2"; // 2: 200,000 generated rows (was 100,000)
 function isSeeded(file: string): boolean {
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });

@@ -1,7 +1,7 @@
 /** The demo data set, shared by the seed, the burst script and the tests. */
 
 /** Rows in the generated table: user000001 .. user100000. */
-export const GENERATED_ROWS = 100_000;
+export const GENERATED_ROWS = 200_000;
 /** The original demo's three rows. */
 export const CLASSIC_SCORES: Readonly<Record<string, string>> = Object.freeze({
   Tom: "630",

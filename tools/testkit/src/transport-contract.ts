@@ -794,7 +794,11 @@ export function describeTransportContract<R extends ContractRegistry>(
       });
 
       it.runIf(o.inflightBudget !== false)(
-        "an answer over the pool's maxInflightBodyBytes fails as unavailable, and A loads it itself",
+        `an answer over the pool's maxInflightBodyBytes fails as unavailable, and A loads it itself${
+          o.inflightBudget === false
+            ? " (SKIPPED: this client reads answers itself and does not take from the budget)"
+            : ""
+        }`,
         async () => {
           const { a, b, toB, ownedByB } = await cluster({
             a: { pool: { maxInflightBodyBytes: 8 * KiB } },
