@@ -4,12 +4,11 @@
  */
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HashRing } from "@tinycache/consistenthash";
-import { freePort, type Spawned, spawnNode } from "@tinycache/testkit";
+import { freePort, isAlive, portIsFree, type Spawned, spawnNode } from "@tinycache/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLASSIC_SCORES, generatedKey, generatedScore } from "./keys.js";
 
@@ -91,33 +90,6 @@ async function stats(port: number): Promise<Stats> {
 async function dbReads(c: Launched): Promise<Map<string, number>> {
   const all = await Promise.all(c.ports.map((p) => stats(p)));
   return new Map(all.map((s) => [s.node.self, s.db.reads]));
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  const srv = createServer();
-  srv.listen(port, "127.0.0.1");
-  try {
-    await Promise.race([
-      once(srv, "listening"),
-      once(srv, "error").then(([e]) => {
-        throw e;
-      }),
-    ]);
-  } catch {
-    return false;
-  }
-  srv.close();
-  await once(srv, "close");
-  return true;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== "ESRCH";
-  }
 }
 
 describe.each(["http", "connect"] as const)("the demo cluster over %s", (transport) => {

@@ -6,7 +6,6 @@
  * of each scenario; no request may fail.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,28 +42,7 @@ let apiPort: number;
 let dataDir: string;
 const nodes = new Map<string, Node>();
 
-/** Whether `p` is free on every address we will use (a node binds ip:p). */
-async function freeOn(p: number, ips: readonly string[]): Promise<boolean> {
-  for (const ip of ips) {
-    const srv = createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      srv.once("error", () => resolve(false));
-      srv.listen(p, ip, () => resolve(true));
-    });
-    if (!ok) return false;
-    await new Promise<void>((resolve) => srv.close(() => resolve()));
-  }
-  return true;
-}
-
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"];
-
-async function freePortOnAll(): Promise<number> {
-  for (;;) {
-    const p = await freePort();
-    if (await freeOn(p, IPS)) return p;
-  }
-}
 
 async function startNode(ip: string): Promise<Node> {
   const proc = spawnNode(
@@ -211,8 +189,8 @@ describe.skipIf(dnsmasq === undefined)(
   () => {
     beforeAll(async () => {
       dns = await startDnsmasq();
-      port = await freePortOnAll();
-      apiPort = await freePortOnAll();
+      port = await freePort(IPS);
+      apiPort = await freePort(IPS);
       dataDir = mkdtempSync(join(tmpdir(), "tinycache-dns-cluster-"));
     }, 30_000);
     afterEach(async () => {

@@ -7,7 +7,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -16,7 +15,9 @@ import { GroupRegistry } from "@tinycache/core";
 import {
   fileDescriptorLimit,
   freePort,
+  isAlive,
   openIdleConnections,
+  portIsFree,
   type Spawned,
   sendLargeBody,
   spawnNode,
@@ -235,34 +236,6 @@ describe("the Connect port speaks HTTP/1.1 and h2c", () => {
     expect(await (await fetch(`${api}/api?key=Jack`)).text()).toBe("589");
   });
 });
-
-/** Whether a TCP port on 127.0.0.1 can be bound (nobody holds it). */
-async function portIsFree(port: number): Promise<boolean> {
-  const srv = createServer();
-  srv.listen(port, "127.0.0.1");
-  try {
-    await Promise.race([
-      once(srv, "listening"),
-      once(srv, "error").then(([e]) => {
-        throw e;
-      }),
-    ]);
-  } catch {
-    return false;
-  }
-  srv.close();
-  await once(srv, "close");
-  return true;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
 
 let pnpmVersion: string | undefined;
 try {

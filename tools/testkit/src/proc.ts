@@ -12,13 +12,15 @@ import { createInterface } from "node:readline";
  * server's listen() a client socket could take the port (seen in CI: EADDRINUSE). Ports
  * are drawn at random below the ephemeral range instead, where only listeners live, and
  * probed by binding; `taken` guards against handing out the same port twice in a process.
+ * With `hosts`, the port is free on every one of them (nodes on their own loopback
+ * addresses that share a port, as pods do).
  */
 const taken = new Set<number>();
-export async function freePort(): Promise<number> {
+export async function freePort(hosts: readonly string[] = ["127.0.0.1"]): Promise<number> {
   const [low, high] = await portRange();
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low));
-    if (taken.has(port) || !(await canListen(port))) continue;
+    if (taken.has(port) || !(await portIsFreeOn(port, hosts))) continue;
     taken.add(port);
     return port;
   }
@@ -39,10 +41,17 @@ async function portRange(): Promise<[number, number]> {
   return [Math.max(1025, ephemeralLow - 12_000), ephemeralLow];
 }
 
-async function canListen(port: number): Promise<boolean> {
+/** Whether a TCP port can be bound on every one of `hosts` (nobody holds it). */
+export async function portIsFreeOn(port: number, hosts: readonly string[]): Promise<boolean> {
+  for (const host of hosts) if (!(await portIsFree(port, host))) return false;
+  return true;
+}
+
+/** Whether a TCP port can be bound on `host` (nobody holds it). */
+export async function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   const srv = createServer();
   try {
-    srv.listen(port, "127.0.0.1");
+    srv.listen(port, host);
     await Promise.race([
       once(srv, "listening"),
       once(srv, "error").then(([err]) => {
@@ -141,4 +150,14 @@ export function spawnNode(
       await exited;
     },
   };
+}
+
+/** Whether a process with this pid still exists (a zombie counts until it is reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ESRCH";
+  }
 }
