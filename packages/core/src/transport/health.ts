@@ -390,6 +390,8 @@ function isTimeoutReason(reason: unknown): boolean {
 
 /** One get waiting on the peer, releasable when the peer is judged unhealthy. */
 interface Waiter {
+  /** When the get started (performance.now()). */
+  readonly started: number;
   release(err: PeerError): void;
 }
 
@@ -404,6 +406,12 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
   readonly client: P;
   readonly health: PeerHealth;
   readonly #waiting = new Set<Waiter>();
+  /**
+   * One timer per peer, not one per get (a timer per call cost a third of the client's
+   * throughput in bench/transport-http.bench.ts): armed while gets wait, it looks for one
+   * older than slowAfterMs, so a slow get is noticed within one to two slowAfterMs.
+   */
+  #slowTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(client: P, options: ResolvedHealthOptions) {
     this.id = client.id;
@@ -418,35 +426,27 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
     const health = this.health;
     health.callStarted();
     const started = performance.now();
-    // Our own controller, following the caller's signal: aborting it at a trip stops the
-    // request (and frees its socket) even though the caller's signal never aborts.
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    // At a trip the caller is released at once; the request itself is left to end by the
+    // transport's own timeout (timeoutMs), which bounds the sockets a hung peer holds. An
+    // AbortController per call to stop it sooner cost a fifth of the client's throughput
+    // (bench/transport-http.bench.ts).
     return new Promise<PeerValue>((resolve, reject) => {
       let settled = false;
       const finish = (): boolean => {
         if (settled) return false;
         settled = true;
-        clearTimeout(slowTimer);
-        signal?.removeEventListener("abort", onAbort);
         this.#waiting.delete(waiter);
         return true;
       };
       const waiter: Waiter = {
+        started,
         release: (err) => {
-          if (!finish()) return;
-          ac.abort(err);
-          reject(err);
+          if (finish()) reject(err);
         },
       };
       this.#waiting.add(waiter);
-      const slowTimer = setTimeout(() => {
-        if (!settled && health.slow()) this.ping();
-      }, health.slowAfterMs);
-      slowTimer.unref?.();
-      // The caller's options (maxValueBytes) go on; only the signal is ours.
-      this.client.get(req, { ...opts, signal: ac.signal }).then(
+      if (this.#slowTimer === undefined) this.#armSlowCheck();
+      this.client.get(req, opts).then(
         (v) => {
           if (!finish()) return;
           health.succeeded(performance.now() - started, true);
@@ -548,6 +548,24 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
     // Not a PeerError (a transport that throws raw errors): core loads the key locally,
     // so it counts as a failure, as `unavailable` does.
     health.failed(err instanceof Error ? err.message : String(err));
+  }
+
+  #armSlowCheck(): void {
+    const t = setTimeout(() => this.#slowCheck(), this.health.slowAfterMs);
+    t.unref?.();
+    this.#slowTimer = t;
+  }
+
+  /** Pings the peer when a get has waited longer than slowAfterMs; re-arms while gets wait. */
+  #slowCheck(): void {
+    this.#slowTimer = undefined;
+    if (this.#waiting.size === 0) return;
+    // A Set iterates in insertion order: the first waiting get is the oldest.
+    const oldest = this.#waiting.values().next().value as Waiter;
+    if (performance.now() - oldest.started >= this.health.slowAfterMs && this.health.slow()) {
+      this.ping();
+    }
+    if (this.#waiting.size > 0) this.#armSlowCheck();
   }
 
   /** The peer was judged unhealthy: every get waiting on it fails now (core loads locally). */
