@@ -215,7 +215,8 @@ export class UnaryClient {
 
       const onResponse = (res: http.IncomingMessage): void => {
         // A declared length is checked, and taken from the budget, before any byte is
-        // read; the body then goes straight into one buffer of that length.
+        // read; a body that comes in several chunks then goes straight into one buffer
+        // of that length (one that comes in one chunk, the usual small answer, is kept).
         const declared = contentLength(res.headers["content-length"]);
         if (declared > limit) {
           finish(tooLarge(`of ${declared} bytes (Content-Length)`));
@@ -228,7 +229,7 @@ export class UnaryClient {
           }
           taken = declared;
         }
-        const whole = declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
+        let whole: Buffer | undefined;
         const chunks: Buffer[] = [];
         let size = 0;
         // A streamed 200 answer may announce its length in its first bytes.
@@ -250,8 +251,15 @@ export class UnaryClient {
             }
             if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
           }
-          if (whole !== undefined) {
+          if (declared >= 0) {
             // Node's parser never passes more than the declared length.
+            if (whole === undefined) {
+              if (chunk.length === declared) {
+                chunks.push(chunk);
+                return;
+              }
+              whole = Buffer.allocUnsafe(declared);
+            }
             chunk.copy(whole, size - chunk.length);
             return;
           }
