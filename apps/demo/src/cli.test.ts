@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, type Spawned, spawnNode } from "@tinycache/testkit";
+import { freePort, runNode, type Spawned, spawnNode } from "@tinycache/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 // The built entry points (`pnpm test` builds first), run as a user runs them.
@@ -23,17 +23,9 @@ function run(args: string[]): Spawned {
   return p;
 }
 
-/** Runs a command to its end (safe in concurrent tests: it owns and always reaps its child). */
-async function outcome(args: string[]) {
-  const p = spawnNode(args, { env: { LOG_PRETTY: "0" } });
-  // "close" comes after the last output line was read ("exit" may come before).
-  const closed = once(p.child, "close");
-  try {
-    const [{ code }] = await Promise.all([p.exited, closed]);
-    return { code, out: p.lines.join("\n") };
-  } finally {
-    await p.kill();
-  }
+/** Runs a command to its end: exit code and output. */
+function outcome(args: string[]) {
+  return runNode(args, { env: { LOG_PRETTY: "0" } });
 }
 
 describe("command lines", () => {

@@ -5,7 +5,6 @@
  * parent of `pnpm demo` is told to stop. Real processes, free ports, loopback only.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import {
   isAlive,
   openIdleConnections,
   portIsFree,
+  runNode,
   type Spawned,
   sendLargeBody,
   spawnNode,
@@ -60,16 +60,9 @@ async function startNode(extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   return { node, port, apiPort, self, api: `http://127.0.0.1:${apiPort}` };
 }
 
-/** Runs a node command line to its end: exit code and output. */
-async function outcome(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const p = spawnNode(args, { env: { LOG_PRETTY: "0", TINYCACHE_SECRET: undefined, ...env } });
-  const closed = once(p.child, "close");
-  try {
-    const [{ code }] = await Promise.all([p.exited, closed]);
-    return { code, out: p.lines.join("\n") };
-  } finally {
-    await p.kill();
-  }
+/** Runs a node command line to its end (no secret from our own environment): exit code and output. */
+function outcome(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runNode(args, { env: { LOG_PRETTY: "0", TINYCACHE_SECRET: undefined, ...env } });
 }
 
 describe("authentication and safe defaults", () => {

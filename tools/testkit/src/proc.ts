@@ -161,3 +161,22 @@ export function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code !== "ESRCH";
   }
 }
+
+/**
+ * Runs a Node command line to its end: its exit code and its output, one string (safe in
+ * concurrent tests: it owns and always reaps its child).
+ */
+export async function runNode(
+  args: string[],
+  opts: Parameters<typeof spawnNode>[1] = {},
+): Promise<{ code: number | null; out: string }> {
+  const p = spawnNode(args, opts);
+  // "close" comes after the last output line was read ("exit" may come before).
+  const closed = once(p.child, "close");
+  try {
+    const [{ code }] = await Promise.all([p.exited, closed]);
+    return { code, out: p.lines.join("\n") };
+  } finally {
+    await p.kill();
+  }
+}
