@@ -16,9 +16,13 @@ export async function packAndRun(packageDirs: string[], script: string): Promise
   try {
     const tarballs: string[] = [];
     for (const pkg of packageDirs) {
-      const { stdout } = await run("pnpm", ["pack", "--pack-destination", dir], {
-        cwd: pkg,
-      });
+      // No prepack: turbo built dist/ before the tests, and the prepack's turbo build (a
+      // cache hit) rewrites dist/ files that other tests of the run are reading.
+      const { stdout } = await run(
+        "pnpm",
+        ["pack", "--pack-destination", dir, "--config.ignore-scripts=true"],
+        { cwd: pkg },
+      );
       const line = stdout
         .trim()
         .split("\n")
