@@ -2,13 +2,44 @@
  * Typed errors. Callers branch on `instanceof` or on `code`, never on messages.
  */
 
+/**
+ * Marks an error made by any copy of core with the names of its classes. One process can
+ * hold two copies of core (the ES module build and the CommonJS build, when an app loads
+ * the family both ways); a plain `instanceof` would then call another copy's NotFoundError
+ * a stranger, and core would take a peer's "not found" for a failure. `Symbol.for` is the
+ * one registry both copies share.
+ */
+const KINDS = Symbol.for("@tinycache/core.error-kinds");
+
 /** Base class of every error tinycache throws on purpose. */
 export class TinycacheError extends Error {
   readonly code: string;
+  declare readonly [KINDS]: readonly string[];
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === "function" && c !== Error; ) {
+      kinds.push((c as { name: string }).name);
+      c = Object.getPrototypeOf(c);
+    }
+    Object.defineProperty(this, KINDS, { value: kinds });
+  }
+
+  /**
+   * `err instanceof NotFoundError` holds for errors made by any copy of core in the
+   * process (see KINDS), not only this one.
+   */
+  static override [Symbol.hasInstance]<T>(
+    this: abstract new (
+      ...args: never[]
+    ) => T,
+    value: unknown,
+  ): value is T {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const kinds = (value as { [KINDS]?: unknown } | null | undefined)?.[KINDS];
+    return Array.isArray(kinds) && kinds.includes(this.name);
   }
 }
 

@@ -267,12 +267,17 @@ for (const spec of JSON.parse(process.argv[2])) {
     names: Object.keys(esm).length,
   };
 }
-// The dual-package hazard, on purpose: two copies, so instanceof fails across them, and
-// the error code is what to compare.
+// The dual-package hazard, on purpose: two copies of core with distinct classes, yet an
+// error of one is an instance of the other's class (core brands its errors).
 const esmCore = await import("@tinycache/core");
 const cjsCore = require("@tinycache/core");
 const err = new cjsCore.NotFoundError("k");
-out.hazard = { instanceofAcross: err instanceof esmCore.NotFoundError, code: err.code };
+out.hazard = {
+  distinctClasses: esmCore.NotFoundError !== cjsCore.NotFoundError,
+  instanceofAcross: err instanceof esmCore.NotFoundError,
+  peerErrorAcross: new esmCore.PeerError("unavailable", "p", "x") instanceof cjsCore.PeerError,
+  code: err.code,
+};
 console.log(JSON.stringify(out));
 `,
       );
@@ -286,7 +291,12 @@ console.log(JSON.stringify(out));
         expect(loaded[spec]?.same, `${spec}: same names from import and require`).toBe(true);
         expect(loaded[spec]?.names, spec).toBeGreaterThan(0);
       }
-      expect(loaded.hazard).toEqual({ instanceofAcross: false, code: "not_found" });
+      expect(loaded.hazard).toEqual({
+        distinctClasses: true,
+        instanceofAcross: true,
+        peerErrorAcross: true,
+        code: "not_found",
+      });
     },
     300_000,
   );
