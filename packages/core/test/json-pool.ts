@@ -15,15 +15,18 @@ import {
   errorMessage,
   type GroupLookup,
   type KeyRequest,
+  mountable,
   nodeServer,
   PeerError,
   type PeerGetOptions,
   type PeerGetter,
+  type PeerHandler,
   PeerPoolBase,
   type PeerPoolOptions,
   type PeerValue,
   peerErrorFor,
   RequestCheck,
+  requestPath,
   resolvePoolOptions,
   type SetRequest,
   type StatusCode,
@@ -118,8 +121,11 @@ const HTTP_STATUS: Record<StatusCode, number> = {
 };
 
 /** The server side: check, decode, call the group, encode. */
-function jsonHandler(registry: GroupLookup, check: RequestCheck): http.RequestListener {
-  return (req, res) => {
+function jsonHandler(registry: GroupLookup, check: RequestCheck): PeerHandler {
+  // Paths under /json/ are the pool's; with `next`, mountable hands on every other one.
+  const handles = (req: { url?: string | undefined }) =>
+    requestPath(req.url)?.startsWith("/json/") === true;
+  return mountable((req: http.IncomingMessage, res: http.ServerResponse) => {
     const send = (status: number, msg: object): void => {
       if (res.headersSent || res.destroyed) return;
       const body = Buffer.from(JSON.stringify(msg));
@@ -128,7 +134,12 @@ function jsonHandler(registry: GroupLookup, check: RequestCheck): http.RequestLi
     };
     const fail = (status: StatusCode, message: string): void =>
       send(HTTP_STATUS[status], { status, message });
-    const op = req.url?.startsWith("/json/") ? req.url.slice(6) : "";
+    if (!handles(req)) {
+      req.resume();
+      send(404, { status: "unavailable", message: "not a tinycache JSON peer path" });
+      return;
+    }
+    const op = (requestPath(req.url) as string).slice(6);
     if (req.method !== "POST" || (op !== "get" && op !== "set" && op !== "remove")) {
       req.resume();
       fail("unavailable", "not a tinycache JSON peer path");
@@ -177,7 +188,7 @@ function jsonHandler(registry: GroupLookup, check: RequestCheck): http.RequestLi
       },
       () => fail("resource_exhausted", check.tooLargeMessage()),
     );
-  };
+  }, handles);
 }
 
 /** The pool: core's PeerPoolBase plus the two halves above. */

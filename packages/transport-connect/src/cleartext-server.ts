@@ -5,7 +5,7 @@ import {
   type ServerLimitsOptions,
 } from "@tinycache/core/transport";
 import { DualServer } from "./private/dual-server.js";
-import type { PeerHandler } from "./server.js";
+import type { RequestListener } from "./server.js";
 
 /** Options of {@link createCleartextServer}. */
 export interface CleartextServerOptions {
@@ -26,7 +26,7 @@ export interface CleartextServerOptions {
  * @throws RangeError for bad limits.
  */
 export function createCleartextServer(
-  handler: PeerHandler,
+  handler: RequestListener,
   options: CleartextServerOptions = {},
 ): PoolServer {
   return new DualServer(

@@ -8,17 +8,34 @@ import {
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
-import { RequestCheck, type ServedGroup } from "@tinycache/core/transport";
+import {
+  type MountableHandler,
+  mountable,
+  RequestCheck,
+  requestPath,
+  type ServedGroup,
+} from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { codeToString, serverError } from "./codes.js";
 import type { ResolvedOptions } from "./options.js";
 import { decodeMessage, encodeGetResponse } from "./private/wire.js";
 
-/** A request handler for `http.createServer`, `http2.createServer` and their TLS twins. */
-export type PeerHandler = (
+/** A request listener for HTTP/1.1 and HTTP/2 (compat API) servers alike. */
+export type RequestListener = (
   req: IncomingMessage | Http2ServerRequest,
   res: ServerResponse | Http2ServerResponse,
 ) => void;
+
+/**
+ * A request handler for `http.createServer`, `http2.createServer` and their TLS twins; or
+ * call it with a third argument, `next`, which gets every request outside
+ * `/tinycache.v1.CacheService/` untouched (see core's `MountableHandler`);
+ * `handles(req)` says whether a request is a peer call.
+ */
+export type PeerHandler = MountableHandler<
+  IncomingMessage | Http2ServerRequest,
+  ServerResponse | Http2ServerResponse
+>;
 
 /** What the server needs of the pool's options. */
 export type ServerOptions = Pick<
@@ -57,7 +74,10 @@ export class CacheServer {
       // protocols say, instead of a failed decompression. Our own clients never compress.
       acceptCompression: [compressionGzip],
     });
-    this.handler = (req, res) => {
+    const serve = (
+      req: IncomingMessage | Http2ServerRequest,
+      res: ServerResponse | Http2ServerResponse,
+    ): void => {
       const h = req.headers;
       if (
         req.method === "POST" &&
@@ -74,6 +94,12 @@ export class CacheServer {
       }
       adapter(req as IncomingMessage, res as ServerResponse);
     };
+    // The service's whole namespace is the pool's: a call of a method it lacks gets
+    // Connect's 404 rather than reaching the app, which has no route there either.
+    this.handler = mountable(
+      serve,
+      (req) => requestPath(req.url)?.startsWith(SERVICE_PATH) === true,
+    );
   }
 
   // ---- the calls, shared by both paths; they throw ConnectErrors ----

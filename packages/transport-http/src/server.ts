@@ -3,7 +3,10 @@ import {
   errorMessage,
   type GroupLookup,
   type Logger,
+  type MountableHandler,
+  mountable,
   type RequestCheck,
+  requestPath,
   type ServedGroup,
   type StatusCode,
   statusOf,
@@ -11,8 +14,13 @@ import {
 import { unescapeSegment, whyUndecodable } from "./escape.js";
 import { decodeSetRequest, encodeGetResponse } from "./wire.js";
 
-/** A Node request listener: pass it to `http.createServer` or `https.createServer`. */
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+/**
+ * A Node request listener: pass it to `http.createServer` or `https.createServer`; or
+ * call it with a third argument, `next`, which gets every request outside `basePath`
+ * untouched (see core's `MountableHandler`); `handles(req)` says whether a request is
+ * under `basePath`.
+ */
+export type RequestHandler = MountableHandler<IncomingMessage, ServerResponse>;
 
 /** What the server side of the pool needs. */
 export interface HandlerConfig {
@@ -92,19 +100,12 @@ function replyEmpty(res: ServerResponse): void {
   res.end(EMPTY);
 }
 
-/** Strips `scheme://authority` from an absolute-form request target. */
-function originForm(url: string): string | undefined {
-  const i = url.indexOf("://");
-  if (i === -1) return undefined;
-  const j = url.indexOf("/", i + 3);
-  return j === -1 ? "/" : url.slice(j);
-}
-
 /**
  * Builds the peer server: golang/groupcache's `HTTPPool.ServeHTTP` plus mailgun's PUT
  * and DELETE. Paths are `{basePath}{group}/{key}`, percent-decoded with `+` kept literal.
  * Every failure is a text/plain answer ending in a newline; nothing thrown by a group or
- * by a bad request escapes the handler.
+ * by a bad request escapes the handler. Given `next`, a request outside `basePath` is
+ * not answered (no 404) but handed to `next`, its body unread.
  */
 export function createHandler(cfg: HandlerConfig): RequestHandler {
   const { registry, basePath, check, logger } = cfg;
@@ -189,17 +190,11 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
   };
 
   const route = (req: IncomingMessage, res: ServerResponse): void => {
-    let url = req.url ?? "";
-    if (url.charCodeAt(0) !== 47 /* "/" */) {
-      const path = originForm(url);
-      if (path === undefined) {
-        refuse(req, res, 400, "bad request: bad request target");
-        return;
-      }
-      url = path;
+    const url = requestPath(req.url);
+    if (url === undefined) {
+      refuse(req, res, 400, "bad request: bad request target");
+      return;
     }
-    const q = url.indexOf("?");
-    if (q !== -1) url = url.slice(0, q);
     if (!url.startsWith(basePath)) {
       refuse(req, res, 404, outside);
       return;
@@ -244,11 +239,15 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
     }
   };
 
-  return (req, res) => {
-    try {
-      route(req, res);
-    } catch (err) {
-      replyError(res, err);
-    }
-  };
+  return mountable<IncomingMessage, ServerResponse>(
+    (req, res) => {
+      try {
+        route(req, res);
+      } catch (err) {
+        replyError(res, err);
+      }
+    },
+    // The same test as route's: a peer path is one under basePath.
+    (req) => requestPath(req.url)?.startsWith(basePath) === true,
+  );
 }

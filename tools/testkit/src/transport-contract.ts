@@ -24,11 +24,12 @@
  * classes are passed in and described here by the little the suite uses of them.
  */
 import { once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { Agent, createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AgentOptions } from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { deferred } from "./deferred.ts";
+import { httpRequest } from "./http.ts";
 import { freePort } from "./proc.ts";
 
 /** Which key of which group (core's KeyRequest). */
@@ -54,7 +55,11 @@ export interface ContractPeerGetter {
 /** The pool under test: core's `PeerPool` contract. */
 export interface ContractPool {
   readonly self: string;
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** core's `PeerHandler`: a request listener with a `next` fallback, and `handles`. */
+  readonly handler: {
+    (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+    handles(req: { readonly url?: string | undefined }): boolean;
+  };
   setPeers(...urls: string[]): void;
   readonly peerUrls: readonly string[];
   pickPeer(key: string): ContractPeerGetter | undefined;
@@ -151,6 +156,39 @@ export interface TransportContractOptions<R extends ContractRegistry> {
    * does; a client stack that buffers on its own may not). Default true.
    */
   inflightBudget?: boolean;
+  /**
+   * The server the "mounted in an app" cases put a request listener of their own in (the
+   * pool's handler with a `next` fallback to an app). Default: a node:http server, which
+   * serves HTTP/1.1 clients only: a transport whose clients may speak HTTP/2 passes a
+   * server that speaks it (Connect: `createCleartextServer`).
+   */
+  server?: (listener: (req: IncomingMessage, res: ServerResponse) => void) => ContractServer;
+}
+
+/** A server for a request listener (core's `PoolServer`). */
+export interface ContractServer {
+  listen(port: number, host?: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** A node:http server for `listener`, as a {@link ContractServer}. */
+function nodeHttpServer(listener: (req: IncomingMessage, res: ServerResponse) => void) {
+  const server = createServer(listener);
+  return {
+    async listen(port: number, host?: string) {
+      server.listen(port, host);
+      await Promise.race([
+        once(server, "listening"),
+        once(server, "error").then(([err]) => Promise.reject(err)),
+      ]);
+    },
+    async close() {
+      if (!server.listening) return;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
 }
 
 const LOOPBACK = "127.0.0.1";
@@ -195,6 +233,8 @@ export function describeTransportContract<R extends ContractRegistry>(
   interface NodeOptions {
     pool?: Partial<ContractPoolOptions<R>>;
     group?: Partial<ContractGroupOptions>;
+    /** Serves the pool on `port` of 127.0.0.1 itself, instead of the pool's `listen`. */
+    serve?: (pool: ContractPool, port: number) => Promise<void>;
   }
 
   /** Undone in reverse order after each test: pools closed, blocked getters released. */
@@ -238,8 +278,12 @@ export function describeTransportContract<R extends ContractRegistry>(
       });
       node.pool = makePool({ self: url, registry, ...opts.pool });
       try {
-        const addr = await node.pool.listen(port, LOOPBACK);
-        expect(addr.port).toBe(port);
+        if (opts.serve !== undefined) {
+          await opts.serve(node.pool, port);
+        } else {
+          const addr = await node.pool.listen(port, LOOPBACK);
+          expect(addr.port).toBe(port);
+        }
         return node;
       } catch (err) {
         // Another test process took the port between freePort's probe and listen.
@@ -307,6 +351,64 @@ export function describeTransportContract<R extends ContractRegistry>(
     self: `http://${LOOPBACK}:1`,
     registry: new GroupRegistry(),
   });
+
+  /** What the app behind a mounted pool saw of one request handed to it. */
+  interface AppRequest {
+    method: string;
+    url: string;
+    body: Buffer;
+    /** At the moment `next` was called: what the pool had done to the exchange. */
+    headersSent: boolean;
+    headerNames: string[];
+    /** `null`: nobody had read, paused or resumed the body. */
+    readableFlowing: boolean | null;
+  }
+
+  /**
+   * A `serve` for {@link startNode}: a server of the transport's kind whose listener is
+   * the pool's handler in front of an app (`handler(req, res, next)`), as a service mounts
+   * it. `log` gets every request with what `handles` said and whether it reached the app;
+   * `app` what the app saw of the requests handed to it. The app reads the whole body and
+   * answers `app: <method> <url> <body length>`.
+   */
+  const mounted =
+    (log: { url: string; handles: boolean; toApp: boolean }[], app: AppRequest[]) =>
+    async (pool: ContractPool, port: number): Promise<void> => {
+      const listener = (req: IncomingMessage, res: ServerResponse): void => {
+        const entry = { url: req.url ?? "", handles: pool.handler.handles(req), toApp: false };
+        log.push(entry);
+        pool.handler(req, res, () => {
+          entry.toApp = true;
+          const seen: AppRequest = {
+            method: req.method ?? "",
+            url: req.url ?? "",
+            body: Buffer.alloc(0),
+            headersSent: res.headersSent,
+            headerNames: res.getHeaderNames(),
+            readableFlowing: req.readableFlowing,
+          };
+          const chunks: Buffer[] = [];
+          req.on("data", (chunk: Buffer) => chunks.push(chunk));
+          req.on("end", () => {
+            seen.body = Buffer.concat(chunks);
+            app.push(seen);
+            res.writeHead(200, { "content-type": "text/plain" });
+            res.end(`app: ${seen.method} ${seen.url} ${seen.body.length}`);
+          });
+        });
+      };
+      const server = (o.server ?? nodeHttpServer)(listener);
+      await server.listen(port, LOOPBACK);
+      cleanups.push(() => server.close());
+    };
+
+  /** A key that `from`'s ring gives to `to` (`Tom~N`). */
+  const keyOwnedBy = (from: ContractPool, to: ContractPeerGetter, base = "Tom"): string => {
+    for (let i = 0; i < 10_000; i++) {
+      if (from.pickPeer(`${base}~${i}`)?.id === to.id) return `${base}~${i}`;
+    }
+    throw new Error(`no key owned by ${to.id}`);
+  };
 
   describe(`${o.name}: PeerPool contract`, () => {
     describe("lifecycle and options", () => {
@@ -828,6 +930,117 @@ export function describeTransportContract<R extends ContractRegistry>(
         await toB.set({ group: GROUP, key: small, value: pattern(KiB / 2) });
         expect(bytes(await b.group.get(small)).equals(bytes(pattern(KiB / 2)))).toBe(true);
         expect(b.calls).toEqual([key]);
+      });
+    });
+
+    describe("mounted in an app: handler(req, res, next)", () => {
+      it("peer calls are served; every other request goes to next untouched, body unread", async () => {
+        const auth = { secret: "s3cr3t!" };
+        const log: { url: string; handles: boolean; toApp: boolean }[] = [];
+        const app: AppRequest[] = [];
+        const a = await startNode("A", { pool: { auth } });
+        // M's body cap is far below the app's uploads: the pool must not apply it to them.
+        const m = await startNode("M", {
+          pool: { auth, maxBodyBytes: KiB },
+          serve: mounted(log, app),
+        });
+        a.pool.setPeers(a.url, m.url);
+        m.pool.setPeers(a.url, m.url);
+        a.registry.registerPeers(a.pool as never);
+        m.registry.registerPeers(m.pool as never);
+        const toM = a.pool.peers()[0] as ContractPeerGetter;
+
+        // Get, set and remove reach M's group through the mounted handler.
+        const key = keyOwnedBy(a.pool, toM);
+        expect((await a.group.get(key)).toString()).toBe(`M:${key}`);
+        const stored = keyOwnedBy(a.pool, toM, "stored");
+        await a.group.set(stored, "set at A");
+        expect((await m.group.get(stored)).toString()).toBe("set at A");
+        expect((await a.group.remove(key)).ok).toBe(true);
+        expect((await m.group.get(key)).toString()).toBe(`M:${key}`);
+        expect(m.calls).toEqual([key, key]);
+        expect(a.calls).toEqual([]);
+        expect(app).toEqual([]);
+
+        // The app's own requests, on one kept-alive connection.
+        const port = Number(new URL(m.url).port);
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        cleanups.push(() => agent.destroy());
+        const upload = pattern(64 * KiB, 5);
+        const answers = [
+          await httpRequest(port, "GET", "/hello?x=1", { agent }),
+          await httpRequest(port, "POST", "/upload", { agent, body: upload }),
+          await httpRequest(port, "PUT", "/upload", {
+            agent,
+            body: upload,
+            headers: { "transfer-encoding": "chunked" },
+          }),
+          await httpRequest(port, "GET", "/", { agent }),
+        ];
+        expect(answers.map((r) => [r.status, r.body.toString()])).toEqual([
+          [200, "app: GET /hello?x=1 0"],
+          [200, `app: POST /upload ${64 * KiB}`],
+          [200, `app: PUT /upload ${64 * KiB}`],
+          [200, "app: GET / 0"],
+        ]);
+        // Nothing asked the connection to close: the pool left the exchange to the app.
+        for (const r of answers) expect(r.headers.connection).not.toBe("close");
+        for (const r of app) {
+          expect(r.headersSent).toBe(false);
+          expect(r.headerNames).toEqual([]);
+          expect(r.readableFlowing).toBe(null);
+        }
+        expect(bytes(app[1]?.body ?? Buffer.alloc(0)).equals(bytes(upload))).toBe(true);
+        expect(bytes(app[2]?.body ?? Buffer.alloc(0)).equals(bytes(upload))).toBe(true);
+        expect(m.calls).toEqual([key, key]);
+
+        // handles(req) told each request's way, before anything was read.
+        const peerCalls = log.filter((e) => e.handles);
+        expect(peerCalls.length).toBeGreaterThanOrEqual(3);
+        for (const e of log) expect(e.toApp).toBe(!e.handles);
+        expect(log.filter((e) => e.toApp).map((e) => e.url)).toEqual([
+          "/hello?x=1",
+          "/upload",
+          "/upload",
+          "/",
+        ]);
+        for (const url of ["/", "/hello", "*", "", "no-slash"]) {
+          expect(m.pool.handler.handles({ url })).toBe(false);
+        }
+        expect(m.pool.handler.handles({})).toBe(false);
+      });
+
+      it("a peer call without the secret is refused by the pool, never handed to the app", async () => {
+        const log: { url: string; handles: boolean; toApp: boolean }[] = [];
+        const app: AppRequest[] = [];
+        const m = await startNode("M", {
+          pool: { auth: { secret: "s3cr3t!" } },
+          serve: mounted(log, app),
+        });
+        const { peer } = clientOf(m.url, { auth: { secret: "guess" } });
+        expect((await peerError(peer.get({ group: GROUP, key: "k" }))).kind).toBe("unavailable");
+        const value = Buffer.from("forged");
+        expect((await peerError(peer.set({ group: GROUP, key: "k", value }))).kind).toBe(
+          "unavailable",
+        );
+        expect(m.calls).toEqual([]);
+        expect(app).toEqual([]);
+        expect(log.length).toBeGreaterThanOrEqual(2);
+        for (const e of log) expect(e).toMatchObject({ handles: true, toApp: false });
+      });
+
+      it("without next (a server of its own), a path that is not the pool's is 404", async () => {
+        const s = await startNode("S");
+        const port = Number(new URL(s.url).port);
+        expect((await httpRequest(port, "GET", "/hello")).status).toBe(404);
+        expect((await httpRequest(port, "POST", "/hello", { body: pattern(KiB) })).status).toBe(
+          404,
+        );
+        expect(s.pool.handler.handles({ url: "/hello" })).toBe(false);
+        expect(s.calls).toEqual([]);
+        // Still serving peers.
+        const { peer } = clientOf(s.url);
+        expect(bytes((await peer.get({ group: GROUP, key: "k" })).value).toString()).toBe("S:k");
       });
     });
 

@@ -33,6 +33,13 @@ export {
   resolveHealthOptions,
 } from "./health.js";
 export {
+  type MountableHandler,
+  mountable,
+  type NextHandler,
+  type RequestTarget,
+  requestPath,
+} from "./mount.js";
+export {
   checkPeerUrl,
   DEFAULT_AUTH_HEADER,
   makeSecretCheck,

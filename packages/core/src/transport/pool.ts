@@ -12,6 +12,7 @@ import {
   type ResolvedHealthOptions,
   resolveHealthOptions,
 } from "./health.js";
+import type { MountableHandler } from "./mount.js";
 import {
   checkPeerUrl,
   positiveIntOption,
@@ -28,8 +29,12 @@ import {
   type ServerLimitsOptions,
 } from "./server-limits.js";
 
-/** A Node request listener, as `http.createServer` takes it. */
-export type PeerHandler = (req: IncomingMessage, res: ServerResponse) => void;
+/**
+ * A pool's request listener: a Node request listener, as `http.createServer` takes it,
+ * that also takes a `next` fallback for the requests that are not peer calls and tells
+ * them apart with `handles(req)` (see {@link MountableHandler}; make one with `mountable`).
+ */
+export type PeerHandler = MountableHandler<IncomingMessage, ServerResponse>;
 
 /**
  * The contract of every transport's pool: what a service (or the demo, or a test) needs
@@ -41,7 +46,10 @@ export interface PeerPool extends PeerPicker {
   readonly self: string;
   /**
    * The request listener that answers the other peers: give it to `http.createServer`
-   * (or an https/http2 server), or mount it in an existing server; or call `listen`.
+   * (or an https/http2 server), or call `listen`. To share a server with an app, call it
+   * with a third argument, `next`: it answers peer paths and hands every other request
+   * to `next` untouched (body unread), so it mounts as an Express middleware or in front
+   * of any request listener. `handler.handles(req)` says whether a request is a peer call.
    */
   readonly handler: PeerHandler;
   /**
@@ -257,7 +265,10 @@ export interface PoolParts<P extends PeerGetter> {
   connect(url: string): P;
   /** Lets go of a client: `"left"` (calls in flight may finish) or `"closed"` (cut now). */
   disconnect(peer: P, why: "left" | "closed"): void;
-  /** The request listener answering the other peers. */
+  /**
+   * The request listener answering the other peers, with the `next` fallback and
+   * `handles`: make it with `mountable(serve, handles)`.
+   */
   handler: PeerHandler;
   /** Makes the server of {@link PeerPool.listen} (called once per listen). */
   createServer(): PoolServer;

@@ -8,7 +8,7 @@ import {
   type PoolServer,
   type ServerLimits,
 } from "@tinycache/core/transport";
-import type { PeerHandler } from "../server.js";
+import type { RequestListener } from "../server.js";
 
 /** The client connection preface of HTTP/2 (RFC 9113, 3.4). */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -34,7 +34,7 @@ export class DualServer implements PoolServer {
   readonly #logger: Logger | undefined;
   readonly #sockets = new Set<Socket>();
 
-  constructor(handler: PeerHandler, limits: ServerLimits, logger?: Logger) {
+  constructor(handler: RequestListener, limits: ServerLimits, logger?: Logger) {
     this.#limits = limits;
     this.#logger = logger;
     this.#h1 = applyServerLimits(createHttpServer({ noDelay: true }, handler), limits);
