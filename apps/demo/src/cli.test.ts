@@ -147,6 +147,18 @@ describe("one node by hand (one terminal per node)", () => {
       expect(text).toMatch(/^tinycache_group_not_founds_total\{group="scores"\} 1$/m);
       expect(text).toMatch(/^tinycache_cache_items\{group="scores",cache="main"\} \d+$/m);
       expect(text).toMatch(/^tinycache_cache_bytes\{group="scores",cache="hot"\} 0$/m);
+      // Latency histograms (@tinycache/prometheus): one database read each for Tom and the
+      // missing key; a node alone calls no peer.
+      expect(text).toMatch(/^# TYPE tinycache_load_duration_seconds histogram$/m);
+      expect(text).toMatch(
+        /^tinycache_load_duration_seconds_count\{group="scores",outcome="ok"\} 1$/m,
+      );
+      expect(text).toMatch(
+        /^tinycache_load_duration_seconds_count\{group="scores",outcome="not_found"\} 1$/m,
+      );
+      expect(text).toMatch(/^# TYPE tinycache_peer_call_duration_seconds histogram$/m);
+      expect(text).not.toMatch(/^tinycache_peer_call_duration_seconds_count/m);
+      expect(text).toMatch(/^tinycache_group_loads_active\{group="scores"\} 0$/m);
       expect(text).toMatch(/^tinycache_demo_db_reads_total 2$/m);
       expect(text).toMatch(/^tinycache_demo_api_responses_total\{status="200"\} 1$/m);
       expect(text).toMatch(/^process_cpu_user_seconds_total /m);

@@ -280,10 +280,28 @@ describe.each(["http", "connect"] as const)("the demo cluster over %s", (transpo
       expect(body).toMatch(/^tinycache_cache_evictions_total\{group="scores",cache="hot"\} 0$/m);
       expect(body).toMatch(/^tinycache_demo_db_reads_total [1-9]\d*$/m);
       expect(body).toMatch(/^nodejs_heap_size_used_bytes /m);
+      expect(body).toMatch(/^# TYPE tinycache_peer_call_duration_seconds histogram$/m);
       const s = await stats(port);
       expect(s.node.port).toBe(port);
       // Owners answer the API node's peer requests (the API node itself is asked by nobody).
-      if (port !== c.ports[2]) expect(s.group.stats.serverRequests).toBeGreaterThan(0);
+      if (port !== c.ports[2]) {
+        expect(s.group.stats.serverRequests).toBeGreaterThan(0);
+        // ... reading their database for it, each read timed.
+        expect(body).toMatch(
+          /^tinycache_load_duration_seconds_count\{group="scores",outcome="ok"\} [1-9]\d*$/m,
+        );
+      } else {
+        // The API node timed its calls to each owner, labelled by the owner's URL.
+        for (const owner of c.ports.slice(0, 2)) {
+          const peer = `http://127.0.0.1:${owner}`.replaceAll(".", "\\.");
+          expect(body).toMatch(
+            new RegExp(
+              `^tinycache_peer_call_duration_seconds_count\\{group="scores",peer="${peer}",outcome="ok"\\} [1-9]\\d*$`,
+              "m",
+            ),
+          );
+        }
+      }
     }
     expect((await getText(`${c.api}/metrics`)).status).toBe(200);
   });

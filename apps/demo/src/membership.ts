@@ -37,14 +37,26 @@ export async function peerSourceFor(cfg: NodeConfig): Promise<PeerSource | undef
   }
 }
 
-/** Starts following the cluster when `--peers` names a source; undefined for a fixed list. */
+/**
+ * Starts following the cluster when `--peers` names a source; undefined for a fixed list.
+ * `onPeers` is told each list applied to the pool.
+ */
 export async function startMembership(
   cfg: NodeConfig,
   pool: PeerPool,
   logger: Logger,
+  onPeers?: (urls: readonly string[]) => void,
 ): Promise<Membership | undefined> {
   const source = await peerSourceFor(cfg);
-  return source === undefined ? undefined : followPeers(pool, source, { logger });
+  if (source === undefined) return undefined;
+  const target = {
+    self: pool.self,
+    setPeers(...urls: string[]): void {
+      pool.setPeers(...urls); // throws, changing nothing, for a list the pool refuses
+      onPeers?.(urls);
+    },
+  };
+  return followPeers(target, source, { logger });
 }
 
 /** The membership part of /stats: the current list, when it last changed, and why not. */

@@ -50,6 +50,9 @@ export async function run(cfg: NodeConfig): Promise<void> {
   const db = new ScoreDb({ dataDir: cfg.dataDir, logger, latencyMs: cfg.dbLatencyMs });
   const peerTimeoutMs = peerTimeoutFor(cfg.dbLatencyMs);
 
+  const apiResponses = new Map<number, number>();
+  const startedAt = Date.now();
+  const metrics = createMetrics({ dbReads: () => db.reads, apiResponses });
   const registry = new GroupRegistry();
   const group = registry.newGroup({
     name: GROUP_NAME,
@@ -61,6 +64,8 @@ export async function run(cfg: NodeConfig): Promise<void> {
     peerTimeoutMs,
     maxConcurrentLoads: cfg.maxLoads,
     logger: logger.child({ component: "core" }),
+    // Times each peer call and database read, for the /metrics histograms.
+    observer: metrics.tinycache.observer,
     getter: async (key, { signal }) => {
       const score = await db.find(key, { signal });
       if (score === undefined) throw new NotFoundError(key);
@@ -68,9 +73,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     },
   });
 
-  const apiResponses = new Map<number, number>();
-  const startedAt = Date.now();
-  const metrics = createMetrics(group, { dbReads: () => db.reads, apiResponses });
+  metrics.tinycache.watch(group);
   let membership: Awaited<ReturnType<typeof startMembership>>;
   let pool: PeerPool | undefined;
   const stats = () => ({
@@ -99,7 +102,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
   });
   // With a peer secret, /stats wants it too (in the peers' header); /metrics stays open.
   const secretOk = cfg.secret === undefined ? undefined : makeSecretCheck(cfg.secret);
-  const routes = observabilityRoutes(metrics, stats, (headers) =>
+  const routes = observabilityRoutes(metrics.registry, stats, (headers) =>
     secretOk === undefined ? true : secretOk(headers[DEFAULT_AUTH_HEADER]),
   );
   const limits = resolveServerLimits("tinycache-node", cfg.serverLimits);
@@ -127,6 +130,8 @@ export async function run(cfg: NodeConfig): Promise<void> {
       cfg,
       peerServer.pool,
       logger.child({ component: "membership" }, { level: "info" }),
+      // Peers that left take their peer-call series with them.
+      (urls) => metrics.tinycache.retainPeers(urls),
     );
   } catch (err) {
     await peerServer.close();

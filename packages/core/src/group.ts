@@ -3,6 +3,7 @@ import { SingleFlight } from "@tinycache/singleflight";
 import { type Entry, entrySize, TwoTierCache } from "./cache.js";
 import { InvalidArgumentError, NotFoundError, PeerError, TinycacheError } from "./errors.js";
 import { type HotCachePolicy, RandomPromotion } from "./hotpolicy.js";
+import { ObserverCalls, peerCallOutcome, startTimer } from "./observer.js";
 import type {
   GetOptions,
   Getter,
@@ -150,6 +151,8 @@ export class Group implements ServedGroup {
   /** Bounds the getter calls running at once (and those waiting). */
   readonly #loads: Bulkhead;
   readonly #logger: Logger;
+  /** The `observer` option, guarded; undefined without one (then nothing is timed). */
+  readonly #observer: ObserverCalls | undefined;
   readonly #now: () => number;
   readonly #random: () => number;
   #picker: PeerPicker | undefined;
@@ -191,6 +194,16 @@ export class Group implements ServedGroup {
       `getter of group ${opts.name} overloaded`,
     );
     this.#logger = opts.logger ?? NOOP_LOGGER;
+    if (
+      opts.observer !== undefined &&
+      (opts.observer === null || typeof opts.observer !== "object")
+    ) {
+      throw new TypeError("observer must be an object with peerCall and/or load methods");
+    }
+    this.#observer =
+      opts.observer === undefined
+        ? undefined
+        : new ObserverCalls(opts.observer, opts.name, this.#logger);
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.#hotPolicy =
@@ -350,6 +363,9 @@ export class Group implements ServedGroup {
     const stats = this.#stats;
     const call = callSignal(signal, this.#peerTimeoutMs);
     const max = this.#maxValueBytes;
+    // Timed from here to the answer's use or refusal: one event per call, in either branch.
+    const observer = this.#observer;
+    const start = observer === undefined ? 0 : startTimer();
     try {
       const got = await raceSignal(
         peer.get(
@@ -372,6 +388,7 @@ export class Group implements ServedGroup {
         throw new PeerError("unavailable", peer.id, "answer without a value");
       }
       stats.peerLoads++;
+      observer?.peerCall(peer.id, "ok", start);
       const expiresAt = this.#expiry(undefined, got.expiresAt, Number.POSITIVE_INFINITY);
       const entry = this.#makeEntry(key, view, expiresAt);
       const policy = this.#hotPolicy;
@@ -384,6 +401,7 @@ export class Group implements ServedGroup {
       }
       return entry;
     } catch (err) {
+      observer?.peerCall(peer.id, peerCallOutcome(err, signal, call.signal), start);
       if (signal.aborted) throw signal.reason; // every caller gave up: nobody to serve
       if (err instanceof PeerError) {
         if (err.kind === "not_found") {
@@ -416,6 +434,9 @@ export class Group implements ServedGroup {
   async #loadLocally(key: string, signal: AbortSignal, token: LoadToken): Promise<Entry> {
     const stats = this.#stats;
     const release = await this.#loads.acquire(signal);
+    // Timed after the wait for a slot: the event is about the getter call alone.
+    const observer = this.#observer;
+    const start = observer === undefined ? 0 : startTimer();
     let result: GetterResult;
     try {
       result = await this.#getter(key, { signal });
@@ -423,9 +444,11 @@ export class Group implements ServedGroup {
       if (err instanceof NotFoundError) {
         stats.localLoads++;
         stats.notFounds++;
+        observer?.load("not_found", start);
         this.#storeNegative("main", key, token);
       } else {
         stats.localLoadErrs++;
+        observer?.load("error", start);
       }
       throw err;
     } finally {
@@ -436,9 +459,11 @@ export class Group implements ServedGroup {
       entry = this.#entryFromResult(key, result);
     } catch (err) {
       stats.localLoadErrs++;
+      observer?.load("error", start);
       throw err;
     }
     stats.localLoads++;
+    observer?.load("ok", start);
     if (!token.stale) this.#cache.add("main", key, entry);
     return entry;
   }

@@ -31,6 +31,13 @@ export {
   type PeerSource,
 } from "./membership.js";
 export type {
+  GroupObserver,
+  LoadEvent,
+  LoadOutcome,
+  PeerCallEvent,
+  PeerCallOutcome,
+} from "./observer.js";
+export type {
   GetOptions,
   Getter,
   GetterResult,

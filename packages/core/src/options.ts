@@ -1,5 +1,6 @@
 import type { ByteView } from "@tinycache/byteview";
 import type { HotCachePolicy } from "./hotpolicy.js";
+import type { GroupObserver } from "./observer.js";
 import type { Logger, PeerPicker } from "./peers.js";
 
 /** What a getter may return: the value alone, or the value with its own expiry. */
@@ -119,6 +120,12 @@ export interface GroupOptions {
   maxQueuedLoads?: number;
   /** pino-compatible logger (peer failures at warn). Default: silent. */
   logger?: Logger;
+  /**
+   * Told how long each peer get and each getter call took and how it ended (for latency
+   * histograms; see {@link GroupObserver}). Default: the registry's, else none, and then
+   * the group reads no clock at all.
+   */
+  observer?: GroupObserver;
   /** Clock in ms since the epoch. Default `Date.now`; inject a fake one in tests. */
   now?: () => number;
   /** Randomness in [0, 1) for TTL jitter and the default hot policy. Default Math.random. */

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, TinycacheError } from "./errors.js";
 import { Group } from "./group.js";
+import type { GroupObserver } from "./observer.js";
 import type { GroupOptions } from "./options.js";
 import type { GroupLookup, Logger, PeerPicker } from "./peers.js";
 
@@ -7,6 +8,11 @@ import type { GroupLookup, Logger, PeerPicker } from "./peers.js";
 export interface GroupRegistryOptions {
   /** Default logger of the registry's groups (a group's own `logger` wins). Default silent. */
   logger?: Logger;
+  /**
+   * Default observer of the registry's groups (a group's own `observer` wins): one place
+   * to hand every group to a metrics exporter. Default none.
+   */
+  observer?: GroupObserver;
 }
 
 /**
@@ -17,10 +23,12 @@ export interface GroupRegistryOptions {
 export class GroupRegistry implements GroupLookup {
   readonly #groups = new Map<string, Group>();
   readonly #logger: Logger | undefined;
+  readonly #observer: GroupObserver | undefined;
   #peers: PeerPicker | undefined;
 
   constructor(opts: GroupRegistryOptions = {}) {
     this.#logger = opts.logger;
+    this.#observer = opts.observer;
   }
 
   /**
@@ -38,6 +46,9 @@ export class GroupRegistry implements GroupLookup {
       ...opts,
       ...(opts.peers === undefined && this.#peers !== undefined ? { peers: this.#peers } : {}),
       ...(opts.logger === undefined && this.#logger !== undefined ? { logger: this.#logger } : {}),
+      ...(opts.observer === undefined && this.#observer !== undefined
+        ? { observer: this.#observer }
+        : {}),
     });
     this.#groups.set(name, group);
     return group;

@@ -271,12 +271,14 @@ describe("timeout and abort", () => {
     };
   };
 
-  it("a peer that never answers times out -> unavailable", async () => {
+  it("a peer that never answers times out -> unavailable, caused by a TimeoutError", async () => {
     const h = hanging();
     const peer = await rawPeer(h.handler, { timeoutMs: 50 });
     const err = await peer.get({ group: "g", key: "k" }).catch((e: unknown) => e);
     expect((err as PeerError).kind).toBe("unavailable");
     expect((err as PeerError).message).toMatch(/timed out after 50 ms/);
+    // What lets a group's observer report it as a timeout.
+    expect(((err as PeerError).cause as Error).name).toBe("TimeoutError");
   });
 
   it("the caller's signal aborts a call in flight -> aborted, with the reason as cause", async () => {

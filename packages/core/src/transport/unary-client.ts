@@ -195,7 +195,11 @@ export class UnaryClient {
         finish(new PeerError("aborted", id, ABORTED, { cause: signal?.reason }));
       };
       const timer = setTimeout(() => {
-        finish(new PeerError("unavailable", id, `timed out after ${this.#timeoutMs} ms`));
+        // The TimeoutError cause lets an observer tell a timeout from other failures.
+        const msg = `timed out after ${this.#timeoutMs} ms`;
+        finish(
+          new PeerError("unavailable", id, msg, { cause: new DOMException(msg, "TimeoutError") }),
+        );
       }, this.#timeoutMs);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#inflight++;
