@@ -367,7 +367,7 @@ describe("what a published package promises", () => {
 
       const readme = await readFile(join(p.dir, "README.md"), "utf8");
       const install = /## Install\n([\s\S]*?)(?:\n## |$)/.exec(readme)?.[1] ?? "";
-      const fromNpm = install.match(/^npm install (@tinycache\/[a-z0-9-]+ ?)+$/m)?.[0] ?? "";
+      const fromNpm = install.match(/^npm install ([@a-z0-9/.-]+ ?)+$/m)?.[0] ?? "";
       expect(fromNpm.split(" "), "an Install section: npm install, once published").toContain(
         p.name,
       );
