@@ -11,6 +11,8 @@ export const NODE_TIMEOUT_MS = 1_000;
 /** Recent keys per cache each node's /stats carries; `/status/data?keys=` picks up to this many. */
 export const MAX_STATUS_KEYS = 20;
 const DEFAULT_STATUS_KEYS = 8;
+/** Largest /stats answer read (declared length); a node's is a few KB. */
+const MAX_STATS_BYTES = 1 << 20;
 /** Events the status page keeps (newest first). */
 const MAX_EVENTS = 50;
 /** A gather answered less than this long ago is handed to the next caller as is. */
@@ -253,6 +255,11 @@ export function statusRoutes(opts: StatusOptions): StatusRoutes {
         headers: opts.secret === undefined ? {} : { [opts.authHeader]: opts.secret },
         signal: t.signal,
       });
+      // A /stats is a few KB; a peer URL that answers something huge is not read.
+      if (Number(res.headers.get("content-length") ?? 0) > MAX_STATS_BYTES) {
+        await res.body?.cancel();
+        return { ok: false, error: "answered more than 1 MiB" };
+      }
       const body = await res.text();
       if (res.status === 401) return { ok: false, error: "401: it does not share our secret" };
       if (res.status !== 200) return { ok: false, error: `answered ${res.status}` };
