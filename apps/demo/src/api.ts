@@ -67,7 +67,7 @@ export function keyOf(url: string): string | null {
 export interface ApiOptions {
   group: Group;
   logger: Logger;
-  /** Extra routes tried before the 404 (here: /metrics and /stats). */
+  /** Extra routes tried before the 404 (here: the status page, /metrics and /stats). */
   routes: Route;
   /** Responses by status, for /stats and /metrics. */
   responses: Map<number, number>;
@@ -79,7 +79,7 @@ export interface ApiOptions {
  * The user-facing API, as the original's port 9999:
  * - `GET /api?key=K` -> 200 and the value as text; 404 `<key> not exist`; 400 without a key.
  * - `GET /healthz` -> 200 `ok`.
- * - `/metrics` and `/stats` through `routes`.
+ * - `/metrics`, `/stats` and the status page through `routes`.
  */
 export function createApiHandler({
   group,
@@ -179,6 +179,6 @@ export function createApiHandler({
       return;
     }
     if (routes(req, res)) return;
-    sendText(res, 404, `no route ${path}; try /api?key=Tom, /healthz, /metrics, /stats\n`);
+    sendText(res, 404, `no route ${path}; try /api?key=Tom, /healthz, /metrics, /stats, /status\n`);
   };
 }

@@ -39,6 +39,8 @@ Options:
   --data-dir <dir>      database folder (default apps/demo/data)
   --db-latency-ms <n>   extra latency per database read, in ms (default 0)
   --hot-cache <on|off>  hot cache for keys owned by other nodes (default on)
+  --status <on|off>     the status page on the API port, http://localhost:<api-port>/status
+                        (default on; it shows key names)
   --restart <on|off>    restart a node that dies unexpectedly (default on)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
   --secret <s>          shared peer secret (default: $${SECRET_ENV}, else random)
@@ -61,6 +63,7 @@ function parse(argv: string[]) {
       "db-latency-ms": { type: "string", default: "0" },
       "hot-cache": { type: "string", default: "on" },
       restart: { type: "string", default: "on" },
+      status: { type: "string", default: "on" },
       "log-level": { type: "string", default: "info" },
       secret: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -79,6 +82,7 @@ function parse(argv: string[]) {
     dbLatencyMs: parseCount("db-latency-ms", values["db-latency-ms"], 600_000),
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const),
     restart: parseChoice("restart", values.restart, ["on", "off"] as const) === "on",
+    status: parseChoice("status", values.status, ["on", "off"] as const),
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
     secret: parseSecret("secret", values.secret, process.env),
   };
@@ -156,7 +160,7 @@ async function main(argv: string[]): Promise<void> {
     dataDir: cfg.dataDir,
     dbLatencyMs: cfg.dbLatencyMs,
     logLevel: cfg.logLevel,
-    nodeArgs: ["--hot-cache", cfg.hotCache],
+    nodeArgs: ["--hot-cache", cfg.hotCache, "--status", cfg.status],
     restart: cfg.restart,
     logger,
     onLine: (port, line, stream) => {
@@ -226,6 +230,7 @@ async function main(argv: string[]): Promise<void> {
         `  cache nodes : ${nodes.map((n) => n.url).join("  ")}`,
         `  user API    : ${api}  (served by node ${apiNode.port})`,
         `  metrics     : ${nodes[0]!.url}/metrics   stats: ${nodes[0]!.url}/stats  (every node)`,
+        ...(cfg.status === "on" ? [`  status page : ${api}/status   (open it in a browser)`] : []),
         "",
         "Try:",
         `  curl "${api}/api?key=Tom"       # 630`,

@@ -39,4 +39,6 @@ export interface NodeConfig {
   };
   /** Most database reads (getter calls) at once; more wait (--max-loads). */
   maxLoads: number;
+  /** Serve the status page on the API port (--status; auto = on a loopback host). */
+  status: boolean;
 }

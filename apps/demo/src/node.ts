@@ -38,7 +38,7 @@ const HELP = `Usage: node apps/demo/dist/node.js --port <port> [options]
 One tinycache cache node (one process). Serves the peer transport on --port, plus
 GET /metrics (Prometheus), GET /stats (JSON) and GET /healthz on the same port. With
 --api it also serves the user API: GET /api?key=K, /healthz, /metrics, /stats on
---api-port.
+--api-port, and the status page: GET /status (GET / redirects to it).
 
 Peers authenticate with a shared secret: set ${SECRET_ENV} (or --secret) to the same
 value on every node. Then peer calls without it get 401 / unauthenticated, and so does
@@ -83,6 +83,9 @@ Options:
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
   --max-loads <n>       most database reads at once; more wait in a queue of
                         10000, beyond which a load fails (503) (default 64)
+  --status <on|off|auto>  serve the status page (/status, /status/data) on the
+                        API port; it shows key names to whoever reaches that port
+                        (default auto: on when --host is a loopback address)
   --api-timeout-ms <n>  answer 504 to an API request still waiting after n ms
                         (default: twice the peer timeout, >= 4000)
   --log-level <level>   ${LOG_LEVELS.join("|")} (default info)
@@ -135,6 +138,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
       "api-timeout-ms": { type: "string" },
+      status: { type: "string", default: "auto" },
       "max-loads": { type: "string", default: "64" },
       "log-level": { type: "string", default: "info" },
       secret: { type: "string" },
@@ -230,6 +234,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     secret,
     serverLimits,
     maxLoads: maxLoads(values["max-loads"]),
+    status: statusFlag(values.status, host),
   };
 }
 
@@ -296,4 +301,14 @@ function dnsPoll(raw: string): number {
   const ms = parseCount("dns-poll-ms", raw, 3_600_000);
   if (ms < 10) throw new UsageError(`--dns-poll-ms must be at least 10, got ${ms}`);
   return ms;
+}
+
+/**
+ * `--status`: the page shows key names and the cluster's layout to anyone who reaches
+ * the API port, so `auto` serves it only on a loopback host (the demo on a laptop), not
+ * on 0.0.0.0 (a container, a pod) unless asked for with `on`.
+ */
+function statusFlag(raw: string, host: string): boolean {
+  const choice = parseChoice("status", raw, ["on", "off", "auto"] as const);
+  return choice === "auto" ? isLoopbackHost(host) : choice === "on";
 }

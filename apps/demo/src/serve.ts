@@ -11,10 +11,11 @@ import { createApiHandler } from "./api.js";
 import { GROUP_NAME, peerTimeoutFor } from "./config.js";
 import { ScoreDb } from "./db.js";
 import { createLogger } from "./log.js";
-import { membershipStats, startMembership } from "./membership.js";
+import { membershipStats, PeerHistory, startMembership } from "./membership.js";
 import { createMetrics } from "./metrics.js";
 import type { NodeConfig } from "./node-config.js";
-import { observabilityRoutes } from "./routes.js";
+import { closeUnreadBody, observabilityRoutes, pathOf, type Route, sendText } from "./routes.js";
+import { MAX_STATUS_KEYS, type StatusRoutes, statusRoutes } from "./status.js";
 import { closeServer, listen, startPeerServer } from "./transport.js";
 
 /**
@@ -76,6 +77,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
   metrics.tinycache.watch(group);
   let membership: Awaited<ReturnType<typeof startMembership>>;
   let pool: PeerPool | undefined;
+  const peerHistory = new PeerHistory();
   const stats = () => ({
     node: {
       self: cfg.self,
@@ -93,9 +95,15 @@ export async function run(cfg: NodeConfig): Promise<void> {
       hot: group.cacheStats("hot"),
       loadLimit: group.loadLimit,
     },
+    // The most recently used keys of each cache (the status page's "hot keys"): key
+    // names, which is one more reason /stats wants the peer secret.
+    recentKeys: {
+      main: group.recentKeys("main", MAX_STATUS_KEYS),
+      hot: group.recentKeys("hot", MAX_STATUS_KEYS),
+    },
     // Each peer's health as this node judges it (unhealthy: its keys load here).
     peerHealth: pool?.stats().peers ?? [],
-    membership: membershipStats(cfg, membership),
+    membership: membershipStats(cfg, membership, peerHistory),
     db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
     memory: memoryStats(cfg.cacheBytes, group.maxValueBytes),
     api: cfg.api ? { responses: Object.fromEntries(apiResponses) } : null,
@@ -130,6 +138,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
       cfg,
       peerServer.pool,
       logger.child({ component: "membership" }, { level: "info" }),
+      peerHistory,
       // Peers that left take their peer-call series with them.
       (urls) => metrics.tinycache.retainPeers(urls),
     );
@@ -138,13 +147,27 @@ export async function run(cfg: NodeConfig): Promise<void> {
     throw err;
   }
 
+  // The status page (API port only): on unless --status off (auto: on a loopback host).
+  const status: StatusRoutes | undefined =
+    cfg.api && cfg.status
+      ? statusRoutes({
+          self: cfg.self,
+          peers: () => peerServer.pool.peerUrls,
+          localStats: stats,
+          secret: cfg.secret,
+          authHeader: DEFAULT_AUTH_HEADER,
+          logger,
+        })
+      : undefined;
+  const apiRoutes: Route = (req, res) =>
+    (status === undefined ? statusOff(req, res) : status.route(req, res)) || routes(req, res);
   const apiServer = cfg.api
     ? applyServerLimits(
         createServer(
           createApiHandler({
             group,
             logger,
-            routes,
+            routes: apiRoutes,
             responses: apiResponses,
             timeoutMs: cfg.apiTimeoutMs ?? peerTimeoutMs * 2,
           }),
@@ -175,6 +198,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     stopping = true;
     lifecycle.info({ event: "stopping", signal }, "shutting down");
     membership?.close();
+    status?.close();
     const closing = Promise.all([
       apiServer ? closeServer(apiServer) : undefined,
       peerServer.close(),
@@ -212,3 +236,12 @@ export async function run(cfg: NodeConfig): Promise<void> {
     `node ready: peers on ${cfg.self}${apiUrl ? `, API on ${apiUrl}` : ""}, metrics on ${peerServer.observabilityUrl}/metrics`,
   );
 }
+
+/** With --status off: the page's paths say so, instead of a bare 404. */
+const statusOff: Route = (req, res) => {
+  const path = pathOf(req.url);
+  if (path !== "/status" && path !== "/status/data") return false;
+  closeUnreadBody(req, res);
+  sendText(res, 404, "the status page is off on this node (--status off)\n");
+  return true;
+};

@@ -1,6 +1,6 @@
 import type { ByteView } from "@tinycache/byteview";
 import { LRU_ENTRY_OVERHEAD, LRUCache } from "@tinycache/lru";
-import type { CacheStats, CacheType } from "./stats.js";
+import type { CacheStats, CacheType, RecentKey } from "./stats.js";
 
 /**
  * One cached answer. `view === undefined` is a negative entry ("not found"), kept for
@@ -240,5 +240,25 @@ export class TwoTierCache {
 
   stats(which: CacheType): CacheStats {
     return which === "main" ? this.main.snapshot() : this.hot.snapshot();
+  }
+
+  /**
+   * Up to `limit` live keys of one cache, most recently used first, read without
+   * changing recency or any counter. Expired entries are skipped; the walk looks at no
+   * more than `4 * limit + 16` entries, so a head full of expired entries cannot make a
+   * status read walk the whole cache (it then returns fewer keys).
+   */
+  recent(which: CacheType, limit: number): RecentKey[] {
+    const out: RecentKey[] = [];
+    if (limit === 0) return out;
+    const now = this.#now();
+    let budget = 4 * limit + 16;
+    for (const [key, e] of (which === "main" ? this.main : this.hot).lru.entries()) {
+      if (budget-- === 0) break;
+      if (e.expiresAt !== 0 && e.expiresAt <= now) continue;
+      out.push({ key, notFound: e.view === undefined });
+      if (out.length === limit) break;
+    }
+    return out;
   }
 }

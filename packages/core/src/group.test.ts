@@ -739,6 +739,48 @@ describe("stats", () => {
   });
 });
 
+describe("recentKeys", () => {
+  it("lists held keys most recently used first, not-founds flagged, without counting", async () => {
+    const clock = fakeClock();
+    const g = group({
+      getter: async (k) => {
+        if (k.startsWith("no")) throw new NotFoundError(k);
+        return k === "short" ? { value: "s", ttlMs: 10 } : `v:${k}`;
+      },
+      negativeTtlMs: 1000,
+      now: clock.now,
+    });
+    for (const k of ["a", "b", "c"]) await g.get(k);
+    await expect(g.get("nobody")).rejects.toBeInstanceOf(NotFoundError);
+    await g.get("a"); // a hit makes "a" the most recent
+    await g.get("short");
+    clock.advance(10); // "short" has expired (still held: nobody looked it up)
+    const before = { stats: g.stats, main: g.cacheStats("main") };
+    expect(g.recentKeys("main", 10)).toEqual([
+      { key: "a", notFound: false },
+      { key: "nobody", notFound: true },
+      { key: "c", notFound: false },
+      { key: "b", notFound: false },
+    ]);
+    expect(g.recentKeys("main", 2).map((r) => r.key)).toEqual(["a", "nobody"]);
+    expect(g.recentKeys("main", 0)).toEqual([]);
+    expect(g.recentKeys("hot", 10)).toEqual([]);
+    // Reading moved nothing and counted nothing.
+    expect(g.stats).toEqual(before.stats);
+    expect(g.cacheStats("main")).toEqual(before.main);
+    expect(g.recentKeys("main", 1)).toEqual([{ key: "a", notFound: false }]);
+  });
+
+  it("refuses a bad cache name or limit with a typed error", () => {
+    const g = group({ getter: async () => "v" });
+    expect(() => g.recentKeys("cold" as "main", 1)).toThrow(TypeError);
+    for (const bad of [-1, 1.5, 1001, Number.NaN, Number.POSITIVE_INFINITY, "3" as unknown]) {
+      expect(() => g.recentKeys("main", bad as number), String(bad)).toThrow(RangeError);
+    }
+    expect(g.recentKeys("main", 1000)).toEqual([]);
+  });
+});
+
 describe("registerPeers", () => {
   it("may be called once; a second call throws", () => {
     const g = group({ getter: async () => "v" });

@@ -26,7 +26,9 @@ import {
   type GroupStats,
   type LoadLimitStats,
   liveGroupStats,
+  MAX_RECENT_KEYS,
   newGroupStats,
+  type RecentKey,
 } from "./stats.js";
 
 const DEFAULT_MAX_KEY_BYTES = 4096;
@@ -574,6 +576,26 @@ export class Group implements ServedGroup {
       throw new TypeError(`cacheStats expects "main" or "hot", got ${String(which)}`);
     }
     return this.#cache.stats(which);
+  }
+
+  /**
+   * Up to `limit` keys held in one cache, most recently used first, each with whether
+   * it is a cached "not found". Reading them changes no recency and no counter, so a
+   * status page may poll it. Costs O(limit): the walk stops after `limit` live keys (or
+   * `4 * limit + 16` entries, expired ones skipped). The keys are your users' keys: show
+   * them only to whom may see them.
+   * @param limit an integer from 0 to 1000.
+   */
+  recentKeys(which: CacheType, limit: number): RecentKey[] {
+    if (which !== "main" && which !== "hot") {
+      throw new TypeError(`recentKeys expects "main" or "hot", got ${String(which)}`);
+    }
+    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_RECENT_KEYS) {
+      throw new RangeError(
+        `recentKeys: limit must be an integer from 0 to ${MAX_RECENT_KEYS}, got ${String(limit)}`,
+      );
+    }
+    return this.#cache.recent(which, limit);
   }
 
   // ---- ServedGroup: what transports call on behalf of peers ----

@@ -50,4 +50,10 @@ export type {
 } from "./options.js";
 export type { Logger, PeerGetOptions, PeerPicker } from "./peers.js";
 export { GroupRegistry, type GroupRegistryOptions } from "./registry.js";
-export type { CacheStats, CacheType, GroupStats, LoadLimitStats } from "./stats.js";
+export type {
+  CacheStats,
+  CacheType,
+  GroupStats,
+  LoadLimitStats,
+  RecentKey,
+} from "./stats.js";

@@ -230,6 +230,17 @@ describe("loading from the owning peer", () => {
     expect(g.cacheStats("hot")).toMatchObject({ hits: 1 });
   });
 
+  it("recentKeys lists the hot cache's copies apart from the main cache's keys", async () => {
+    const peer = new FakePeer("p1", async (r) => ({ value: bytes(r.key) }));
+    const { g } = setup(peer, { hotCache: { shouldPromote: (k) => k !== "x" } });
+    for (const k of ["a", "x", "b"]) await g.get(k);
+    expect(g.recentKeys("hot", 5)).toEqual([
+      { key: "b", notFound: false },
+      { key: "a", notFound: false },
+    ]);
+    expect(g.recentKeys("main", 5)).toEqual([]);
+  });
+
   it("RatePromotion in a group: a key enters the hot cache on its Nth fetch", async () => {
     const clock = fakeClock();
     const peer = new FakePeer("p1", async (r) => ({ value: bytes(r.key) }));

@@ -64,6 +64,16 @@ export interface CacheStats {
 /** Which of a group's two caches. */
 export type CacheType = "main" | "hot";
 
+/** One key of {@link Group.recentKeys}: held in the cache, and whether it is a "not found". */
+export interface RecentKey {
+  key: string;
+  /** A negative entry: the cache holds "not found" for this key. */
+  notFound: boolean;
+}
+
+/** Most keys one {@link Group.recentKeys} call returns. */
+export const MAX_RECENT_KEYS = 1000;
+
 /** A zeroed set of group counters. */
 export function newGroupStats(): GroupStats {
   return {
