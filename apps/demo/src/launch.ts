@@ -119,13 +119,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   // Loaded after the flags are checked, so --help and flag errors answer at once.
-  const [{ prettyFactory }, { Cluster }, { seedDatabase }, { createLogger, wantPretty }] =
-    await Promise.all([
-      import("pino-pretty"),
-      import("./cluster.js"),
-      import("./db.js"),
-      import("./log.js"),
-    ]);
+  const [{ Cluster }, { seedDatabase }, { createLogger, createPrettifier, wantPretty }] =
+    await Promise.all([import("./cluster.js"), import("./db.js"), import("./log.js")]);
   const pretty = wantPretty();
   const logger = createLogger({ level: cfg.logLevel, base: { node: "launcher" }, pretty });
 
@@ -138,11 +133,9 @@ async function main(argv: string[]): Promise<void> {
 
   // In a terminal, nodes' JSON lines are pretty-printed with a [port] prefix.
   const prettify = pretty
-    ? prettyFactory({
+    ? createPrettifier({
         colorize: Boolean(process.stdout.isTTY),
-        translateTime: "HH:MM:ss.l",
         ignore: "pid,hostname,node,event",
-        singleLine: true,
       })
     : undefined;
   // A given secret (flag or environment), else a fresh one: the nodes get it in their
