@@ -188,11 +188,17 @@ async function main(argv: string[]): Promise<number> {
         }
       },
     });
+    // `on`, not `once`: one Ctrl-C under pnpm arrives twice (the terminal signals the
+    // process group, and pnpm forwards its own), and the second must not end the process
+    // before the cluster is stopped. Exit 130: the burst was interrupted, not done.
+    let stopping = false;
     const stopCluster = () => {
+      if (stopping) return;
+      stopping = true;
       void cluster?.stop().then(() => process.exit(130));
     };
-    process.once("SIGINT", stopCluster);
-    process.once("SIGTERM", stopCluster);
+    process.on("SIGINT", stopCluster);
+    process.on("SIGTERM", stopCluster);
     await cluster.start();
   }
 

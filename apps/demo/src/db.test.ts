@@ -49,8 +49,13 @@ function openDb(dataDir: string, latencyMs = 0) {
 describe("seedDatabase", () => {
   it("creates the database once, then reuses it", () => {
     const dir = join(tempDir(), "nested", "data");
-    expect(seedDatabase(dir)).toEqual({ file: join(dir, DB_FILE), created: true });
-    expect(seedDatabase(dir)).toEqual({ file: join(dir, DB_FILE), created: false });
+    // onCreate says a wait is coming (the launcher logs it), only when there is one.
+    const announced: string[] = [];
+    const onCreate = (file: string) => announced.push(file);
+    expect(seedDatabase(dir, { onCreate })).toEqual({ file: join(dir, DB_FILE), created: true });
+    expect(announced).toEqual([join(dir, DB_FILE)]);
+    expect(seedDatabase(dir, { onCreate })).toEqual({ file: join(dir, DB_FILE), created: false });
+    expect(announced).toHaveLength(1);
     // No temporary files are left behind.
     expect(readdirSync(dir)).toEqual([DB_FILE]);
   });

@@ -33,12 +33,18 @@ function isSeeded(file: string): boolean {
  * processes start at once: each seeds into its own temporary file and renames it into
  * place, which is atomic on one file system, so a reader never sees a half-written file
  * (and a reader that opened an older copy keeps reading that copy's identical rows).
+ * `onCreate` is called just before a new database is written (about half a second of
+ * synchronous work), so a caller can say what the wait is for.
  * @returns the database file and whether this call created it.
  */
-export function seedDatabase(dataDir: string): { file: string; created: boolean } {
+export function seedDatabase(
+  dataDir: string,
+  opts: { onCreate?: (file: string) => void } = {},
+): { file: string; created: boolean } {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, DB_FILE);
   if (isSeeded(file)) return { file, created: false };
+  opts.onCreate?.(file);
   const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
   try {
     const db = new Database(tmp);

@@ -4,11 +4,11 @@
  * strict key decoding, h2c on the Connect port, and no process left behind when the
  * parent of `pnpm demo` is told to stop. Real processes, free ports, loopback only.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { GroupRegistry } from "@tinycache/core";
 import {
@@ -20,6 +20,7 @@ import {
   runNode,
   type Spawned,
   sendLargeBody,
+  spawnCommand,
   spawnNode,
 } from "@tinycache/testkit";
 import { ConnectPool } from "@tinycache/transport-connect";
@@ -236,75 +237,131 @@ try {
 } catch {
   pnpmVersion = undefined;
 }
+const noPnpm = pnpmVersion === undefined ? "no pnpm on PATH" : undefined;
+const skipped = noPnpm === undefined ? "" : ` (skipped: ${noPnpm})`;
 
-describe("pnpm demo and SIGTERM", () => {
-  it.skipIf(pnpmVersion === undefined)(
-    `SIGTERM to the pnpm process frees every port within 5 s${pnpmVersion === undefined ? " (skipped: no pnpm on PATH)" : ""}`,
+interface PnpmDemo {
+  proc: Spawned;
+  /** Three peer ports, then the API port. */
+  ports: number[];
+  /** Every output line has been read (pnpm and the launcher closed their ends). */
+  closed: Promise<unknown>;
+}
+
+/**
+ * `pnpm demo` itself, as a user runs it (pnpm, its script shell, the launcher, the nodes),
+ * on free ports, leading a process group of its own as a terminal's foreground job does:
+ * `process.kill(-pid, "SIGINT")` is a Ctrl-C.
+ */
+async function startPnpmDemo(demoDir: string): Promise<PnpmDemo> {
+  const ports: number[] = [];
+  while (ports.length < 4) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const [p1, p2, p3, apiPort] = ports as [number, number, number, number];
+  const proc = spawnCommand(
+    "pnpm",
+    [
+      "demo",
+      "--",
+      ...["--ports", `${p1},${p2},${p3}`, "--api-port", String(apiPort)],
+      ...["--data-dir", demoDir],
+    ],
+    { cwd: ROOT, env: { LOG_PRETTY: "0" }, detached: true },
+  );
+  return { proc, ports, closed: once(proc.child, "close") };
+}
+
+/** pnpm's exit after a stop: code 0, no "ELIFECYCLE Command failed", every port free. */
+async function expectCleanExit(demo: PnpmDemo, pids: readonly number[]): Promise<void> {
+  const [{ code, signal }] = await Promise.all([demo.proc.exited, demo.closed]);
+  const out = demo.proc.lines.join("\n");
+  expect({ code, signal }, out).toEqual({ code: 0, signal: null });
+  expect(out).not.toContain("ELIFECYCLE");
+  for (const port of demo.ports) expect(await portIsFree(port), `port ${port}`).toBe(true);
+  for (const pid of pids) expect(isAlive(pid), `process ${pid}`).toBe(false);
+}
+
+/** The launcher's and the nodes' pids, from its ready line. */
+function pidsOf(readyLine: string): number[] {
+  const ready = JSON.parse(readyLine) as { launcherPid: number; nodes: { pid: number }[] };
+  return [ready.launcherPid, ...ready.nodes.map((n) => n.pid)];
+}
+
+describe("pnpm demo stops cleanly", () => {
+  const demoDirs: string[] = [];
+  const demoDir = () => {
+    const d = mkdtempSync(join(tmpdir(), "tinycache-pnpm-demo-"));
+    demoDirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of demoDirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it.skipIf(noPnpm)(
+    `SIGTERM to the pnpm process alone frees every port within 5 s, exit 0${skipped}`,
     async () => {
-      const ports: number[] = [];
-      while (ports.length < 4) {
-        const p = await freePort();
-        if (!ports.includes(p)) ports.push(p);
-      }
-      const [p1, p2, p3, apiPort] = ports as [number, number, number, number];
-      const demoDir = mkdtempSync(join(tmpdir(), "tinycache-pnpm-demo-"));
-      // `pnpm demo` itself, as a user runs it: pnpm, its script shell, the launcher, nodes.
-      const pnpm: ChildProcess = spawn(
-        "pnpm",
-        [
-          "demo",
-          "--",
-          ...["--ports", `${p1},${p2},${p3}`, "--api-port", String(apiPort)],
-          ...["--data-dir", demoDir],
-        ],
-        { cwd: ROOT, env: { ...process.env, LOG_PRETTY: "0" }, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      const lines: string[] = [];
-      const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-      const onLine = (l: string) => {
-        lines.push(l);
-        for (const w of waiters.splice(0)) {
-          if (w.re.test(l)) w.resolve(l);
-          else waiters.push(w);
-        }
-      };
-      // The launcher keeps writing to these pipes after pnpm itself has exited.
-      if (pnpm.stdout) createInterface({ input: pnpm.stdout }).on("line", onLine);
-      if (pnpm.stderr) createInterface({ input: pnpm.stderr }).on("line", onLine);
-      const line = (re: RegExp, timeoutMs: number) =>
-        new Promise<string>((resolve, reject) => {
-          const seen = lines.find((l) => re.test(l));
-          if (seen !== undefined) return resolve(seen);
-          const timer = setTimeout(
-            () => reject(new Error(`no ${re} within ${timeoutMs} ms:\n${lines.join("\n")}`)),
-            timeoutMs,
-          );
-          waiters.push({
-            re,
-            resolve: (l) => {
-              clearTimeout(timer);
-              resolve(l);
-            },
-          });
-        });
-      const pids: number[] = [];
+      const demo = await startPnpmDemo(demoDir());
       try {
-        const ready = JSON.parse(await line(/"event":"cluster_ready"/, 60_000));
-        pids.push(ready.launcherPid, ...ready.nodes.map((n: { pid: number }) => n.pid));
+        const pids = pidsOf(await demo.proc.waitForLine(/"event":"cluster_ready"/, 60_000));
+        const apiPort = demo.ports[3]!;
         expect(await (await fetch(`http://127.0.0.1:${apiPort}/api?key=Tom`)).text()).toBe("630");
 
         const started = performance.now();
-        pnpm.kill("SIGTERM");
-        await line(/"event":"stopped","msg":"all nodes stopped"|all nodes stopped/, 5_000);
-        for (const port of ports) expect(await portIsFree(port), `port ${port}`).toBe(true);
-        const ms = performance.now() - started;
-        expect(ms).toBeLessThan(5_000);
-        // The launcher exits right after its last line; every node already has.
-        for (const pid of pids.slice(1)) expect(isAlive(pid), `node ${pid}`).toBe(false);
+        demo.proc.child.kill("SIGTERM");
+        await demo.proc.waitForLine(/"event":"stopped","msg":"all nodes stopped"/, 5_000);
+        for (const port of demo.ports) expect(await portIsFree(port), `port ${port}`).toBe(true);
+        expect(performance.now() - started).toBeLessThan(5_000);
+        await expectCleanExit(demo, pids);
       } finally {
-        if (pnpm.exitCode === null && pnpm.signalCode === null) pnpm.kill("SIGKILL");
-        for (const pid of pids) if (isAlive(pid)) process.kill(pid, "SIGKILL");
-        rmSync(demoDir, { recursive: true, force: true });
+        await demo.proc.kill("SIGKILL");
+      }
+    },
+    90_000,
+  );
+
+  // A terminal's Ctrl-C signals its whole foreground group: pnpm, the launcher and the
+  // nodes alike, and pnpm forwards its SIGINT to the launcher once more. One Ctrl-C must
+  // still be one graceful stop (no "second Ctrl-C" SIGKILL of the nodes).
+  it.skipIf(noPnpm).each(["SIGINT", "SIGTERM"] as const)(
+    `%s to pnpm's whole process group: every node stops gracefully, exit 0, no ELIFECYCLE${skipped}`,
+    async (signal) => {
+      const demo = await startPnpmDemo(demoDir());
+      try {
+        const pids = pidsOf(await demo.proc.waitForLine(/"event":"cluster_ready"/, 60_000));
+        process.kill(-demo.proc.child.pid!, signal);
+        await expectCleanExit(demo, pids);
+        const lines = demo.proc.lines;
+        for (const port of demo.ports.slice(0, 3)) {
+          expect(
+            lines.some((l) => l.includes(`"node":${port},"event":"stopped"`)),
+            `node ${port} stopped itself`,
+          ).toBe(true);
+        }
+        expect(lines.filter((l) => l.includes('"event":"forced_stop"'))).toEqual([]);
+        expect(lines.some((l) => l.includes('"msg":"all nodes stopped"'))).toBe(true);
+      } finally {
+        await demo.proc.kill("SIGKILL");
+      }
+    },
+    90_000,
+  );
+
+  it.skipIf(noPnpm)(
+    `Ctrl-C while the launcher is still creating the database: exit 0, no ELIFECYCLE${skipped}`,
+    async () => {
+      // A fresh data folder: the launcher seeds 200,000 rows (about half a second, in
+      // synchronous code) before any node starts. Its signal handlers must already be set.
+      const demo = await startPnpmDemo(demoDir());
+      try {
+        await demo.proc.waitForLine(/"event":"db_seeding"/, 60_000);
+        process.kill(-demo.proc.child.pid!, "SIGINT");
+        await expectCleanExit(demo, []);
+        expect(demo.proc.lines.some((l) => l.includes('"event":"cluster_ready"'))).toBe(false);
+      } finally {
+        await demo.proc.kill("SIGKILL");
       }
     },
     90_000,

@@ -18,7 +18,9 @@ import {
   TRANSPORTS,
   UsageError,
 } from "./cli.js";
+import type { Cluster } from "./cluster.js";
 import { DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_PORTS } from "./config.js";
+import type { Logger } from "./log.js";
 
 const PROGRAM = "tinycache-demo";
 
@@ -110,6 +112,14 @@ function watchParent(onGone: () => void, everyMs = 1000): void {
   timer.unref();
 }
 
+/**
+ * A SIGINT this soon after the first stop signal is the same Ctrl-C, not a second one: the
+ * terminal signals its whole foreground process group (pnpm and this launcher alike) and
+ * pnpm forwards the SIGINT it got to its script, so one Ctrl-C under `pnpm demo` reaches
+ * the launcher twice, a few ms apart. A person's second Ctrl-C takes longer than this.
+ */
+const SAME_CTRL_C_MS = 500;
+
 async function main(argv: string[]): Promise<void> {
   let cfg: ReturnType<typeof parse>;
   try {
@@ -122,37 +132,78 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+
+  // Signal handlers before anything slow (module loading, seeding a fresh database): until
+  // a handler is set, Node's default action ends the process by the signal, which pnpm
+  // then reports as a failed script (ELIFECYCLE). A stop before the cluster exists has
+  // nothing to stop; during start-up, cluster.stop() stops the nodes started so far.
+  let logger: Logger | undefined;
+  let cluster: Cluster | undefined;
+  let stopping: Promise<void> | undefined;
+  let firstSignalAt: number | undefined;
+  let forced = false;
+  const stop = (signal: NodeJS.Signals | "parent_gone") => {
+    const now = performance.now();
+    if (firstSignalAt !== undefined) {
+      const again = signal === "SIGINT" && now - firstSignalAt >= SAME_CTRL_C_MS;
+      if (again && !forced && cluster !== undefined) {
+        forced = true;
+        logger?.warn({ event: "forced_stop" }, "second Ctrl-C: killing every node now");
+        for (const n of cluster.nodes.values()) n.child.kill("SIGKILL");
+      }
+      return;
+    }
+    firstSignalAt = now;
+    if (cluster === undefined) {
+      // Nothing runs yet (the signal came while modules loaded): a plain, clean exit.
+      logger?.info({ event: "stopped", signal }, `${signal}: stopped before any node started`);
+      process.exit(0);
+    }
+    logger?.info({ event: "stopping", signal }, `${signal}: stopping every node`);
+    stopping = cluster.stop().then(() => {
+      logger?.info({ event: "stopped" }, "all nodes stopped");
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  watchParent(() => stop("parent_gone"));
+
   // Loaded after the flags are checked, so --help and flag errors answer at once.
-  const [{ prettyFactory }, { Cluster }, { seedDatabase }, { createLogger, wantPretty }] =
-    await Promise.all([
-      import("pino-pretty"),
-      import("./cluster.js"),
-      import("./db.js"),
-      import("./log.js"),
-    ]);
+  const [
+    { Cluster: ClusterOf },
+    { GENERATED_ROWS, seedDatabase },
+    { createLogger, createPrettifier, wantPretty },
+  ] = await Promise.all([import("./cluster.js"), import("./db.js"), import("./log.js")]);
   const pretty = wantPretty();
-  const logger = createLogger({ level: cfg.logLevel, base: { node: "launcher" }, pretty });
+  logger = createLogger({ level: cfg.logLevel, base: { node: "launcher" }, pretty });
+  const log = logger;
 
   // Seed before any node starts, so three first starts do not all build the database.
-  const seeded = seedDatabase(cfg.dataDir);
-  logger.info(
+  // Synchronous: a signal meanwhile is handled right after it, the file complete.
+  const seeded = seedDatabase(cfg.dataDir, {
+    onCreate: (file) =>
+      log.info(
+        { event: "db_seeding", file },
+        `creating the database (${GENERATED_ROWS.toLocaleString("en-US")} rows, first run only): ${file}`,
+      ),
+  });
+  log.info(
     { event: "db_ready", file: seeded.file, created: seeded.created },
     seeded.created ? `database created: ${seeded.file}` : `database: ${seeded.file}`,
   );
 
   // In a terminal, nodes' JSON lines are pretty-printed with a [port] prefix.
   const prettify = pretty
-    ? prettyFactory({
+    ? createPrettifier({
         colorize: Boolean(process.stdout.isTTY),
-        translateTime: "HH:MM:ss.l",
         ignore: "pid,hostname,node,event",
-        singleLine: true,
       })
     : undefined;
   // A given secret (flag or environment), else a fresh one: the nodes get it in their
   // environment, never on a command line.
   const secret = cfg.secret ?? randomBytes(18).toString("base64url");
-  const cluster = new Cluster({
+  cluster = new ClusterOf({
     secret,
     ports: cfg.ports,
     apiPort: cfg.apiPort,
@@ -162,7 +213,7 @@ async function main(argv: string[]): Promise<void> {
     logLevel: cfg.logLevel,
     nodeArgs: ["--hot-cache", cfg.hotCache, "--status", cfg.status],
     restart: cfg.restart,
-    logger,
+    logger: log,
     onLine: (port, line, stream) => {
       const out = stream === "stdout" ? process.stdout : process.stderr;
       if (prettify === undefined) {
@@ -181,37 +232,18 @@ async function main(argv: string[]): Promise<void> {
     },
   });
 
-  let stopping: Promise<void> | undefined;
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals | "parent_gone") => {
-    signals++;
-    if (signals > 1 && signal === "SIGINT") {
-      logger.warn({ event: "forced_stop" }, "second Ctrl-C: killing every node now");
-      for (const n of cluster.nodes.values()) n.child.kill("SIGKILL");
-    }
-    if (stopping) return;
-    logger.info({ event: "stopping", signal }, `${signal}: stopping every node`);
-    stopping = cluster.stop().then(() => {
-      logger.info({ event: "stopped" }, "all nodes stopped");
-      process.exit(0);
-    });
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  watchParent(() => stop("parent_gone"));
-
   try {
     await cluster.start();
   } catch (err) {
     if (stopping) return; // a signal arrived during start-up; stop() finishes the job
-    logger.error({ err, event: "start_failed" }, "the cluster did not start");
+    log.error({ err, event: "start_failed" }, "the cluster did not start");
     process.exit(1);
   }
   if (stopping) return;
 
   const nodes = [...cluster.nodes.values()];
   const api = `http://localhost:${cfg.apiPort}`;
-  logger.info(
+  log.info(
     {
       event: "cluster_ready",
       transport: cfg.transport,

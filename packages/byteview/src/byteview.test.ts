@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ByteView } from "./index.js";
 
@@ -227,5 +228,56 @@ describe("equals", () => {
 
   it("rejects other types with a TypeError", () => {
     expect(() => ByteView.from("a").equals(1 as unknown as string)).toThrow(TypeError);
+  });
+});
+
+describe("util.inspect / console.log", () => {
+  it("shows a short printable value as its length and text", () => {
+    expect(inspect(ByteView.from("hello"))).toBe('ByteView(5) "hello"');
+    // Quotes, backslashes, tab and newline are escaped as in JSON: still one line.
+    expect(inspect(ByteView.from('say "hi"\tnow\n'))).toBe('ByteView(13) "say \\"hi\\"\\tnow\\n"');
+  });
+
+  it("shows the empty view", () => {
+    expect(inspect(ByteView.empty)).toBe('ByteView(0) ""');
+    expect(inspect(ByteView.from(new Uint8Array(0)))).toBe('ByteView(0) ""');
+  });
+
+  it("shows bytes that are not printable UTF-8 in hex", () => {
+    expect(inspect(ByteView.from(u8(0xde, 0xad, 0xbe, 0xef)))).toBe("ByteView(4) <de ad be ef>");
+    expect(inspect(ByteView.from(u8(0x61, 0x00, 0x62)))).toBe("ByteView(3) <61 00 62>"); // NUL
+    expect(inspect(ByteView.from(u8(0x61, 0x1b)))).toBe("ByteView(2) <61 1b>"); // ESC
+    expect(inspect(ByteView.from(u8(0x61, 0xc2, 0x85)))).toBe("ByteView(3) <61 c2 85>"); // C1 NEL
+    expect(inspect(ByteView.from(u8(0xc3)))).toBe("ByteView(1) <c3>"); // a cut character
+  });
+
+  it("shows the first 64 bytes of a long value and counts the rest", () => {
+    const text = ByteView.from("a".repeat(1000));
+    expect(inspect(text)).toBe(`ByteView(1000) "${"a".repeat(64)}" ... 936 more bytes`);
+    const bin = ByteView.from(new Uint8Array(65).fill(0xff));
+    expect(inspect(bin)).toBe(`ByteView(65) <${Array(64).fill("ff").join(" ")} ... 1 more byte>`);
+    // Exactly 64 bytes: nothing more to count.
+    expect(inspect(ByteView.from("b".repeat(64)))).toBe(`ByteView(64) "${"b".repeat(64)}"`);
+  });
+
+  it("shows multi-byte UTF-8 as text, never cutting a character in two", () => {
+    expect(inspect(ByteView.from("héllo wörld €"))).toBe('ByteView(17) "héllo wörld €"');
+    expect(inspect(ByteView.from("👍 ok"))).toBe('ByteView(7) "👍 ok"');
+    // 63 ASCII bytes, then "€" (3 bytes) across the 64-byte edge: shown up to the edge
+    // of the last whole character, the rest counted.
+    const v = ByteView.from(`${"x".repeat(63)}€€`);
+    expect(inspect(v)).toBe(`ByteView(69) "${"x".repeat(63)}" ... 6 more bytes`);
+  });
+
+  it("reads well inside other values and with colours", () => {
+    const v = ByteView.from("hello");
+    expect(inspect({ v })).toBe('{ v: ByteView(5) "hello" }');
+    expect(inspect([v, ByteView.from(u8(1))])).toBe('[ ByteView(5) "hello", ByteView(1) <01> ]');
+    expect(inspect(new Map([["k", v]]))).toBe("Map(1) { 'k' => ByteView(5) \"hello\" }");
+    // With colours, the text is styled as a string (green), the rest left plain.
+    expect(inspect(v, { colors: true })).toBe('ByteView(5) \u001b[32m"hello"\u001b[39m');
+    // String() and template literals still give the text itself.
+    expect(`${v}`).toBe("hello");
+    expect(Object.prototype.toString.call(v)).toBe("[object ByteView]");
   });
 });

@@ -9,6 +9,39 @@
 const LONE_SURROGATE = /\p{Surrogate}/u;
 const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s);
 
+/** The key Node's `util.inspect` looks for (`util.inspect.custom`). */
+const INSPECT: unique symbol = Symbol.for("nodejs.util.inspect.custom");
+
+/** How many bytes `util.inspect` shows of a view; the rest is counted. */
+const INSPECT_BYTES = 64;
+
+// C0 and C1 controls and DEL, but not tab, newline and carriage return (text has them,
+// and JSON.stringify shows them as \t \n \r).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+/**
+ * `bytes` as text if they are well-formed UTF-8 without control characters, else
+ * undefined; with how many bytes the text holds. `cut`: the bytes are a prefix of longer
+ * ones, so a character split at the end is left out rather than taken as malformed.
+ */
+function printableText(bytes: Buffer, cut: boolean): { text: string; end: number } | undefined {
+  let end = bytes.length;
+  if (cut) {
+    // Back up over a last character the prefix split (up to 3 continuation bytes).
+    let i = end - 1;
+    while (i > 0 && end - i < 4 && ((bytes[i] as number) & 0xc0) === 0x80) i--;
+    const lead = bytes[i] as number;
+    const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (i + need > end) end = i;
+  }
+  const part = bytes.subarray(0, end);
+  const text = part.toString("utf8");
+  // Malformed bytes decode to U+FFFD and do not survive the round trip.
+  if (!Buffer.from(text, "utf8").equals(part) || CONTROL.test(text)) return undefined;
+  return { text, end };
+}
+
 /** What {@link ByteView.equals} accepts. */
 export type ByteViewLike = ByteView | Uint8Array | string;
 
@@ -145,9 +178,32 @@ export class ByteView {
     return n;
   }
 
-  /** For `console.log` and friends: shows the length, not a mutable array. */
+  /** `Object.prototype.toString` says `[object ByteView]`. */
   get [Symbol.toStringTag](): string {
     return "ByteView";
+  }
+
+  /**
+   * What `console.log` and `util.inspect` show: `ByteView(5) "hello"` for printable UTF-8,
+   * `ByteView(3) <00 ff 10>` for other bytes, the first {@link INSPECT_BYTES} bytes of a
+   * longer view and how many more there are. Without it Node shows `ByteView {}`: the
+   * bytes live in a private field. Keyed by `Symbol.for`, so no import of node:util.
+   */
+  [INSPECT](
+    _depth: number,
+    options: { stylize?: (text: string, style: string) => string },
+  ): string {
+    const stylize = options?.stylize ?? ((t: string) => t);
+    const bytes = this.#bytes;
+    const head = `ByteView(${bytes.length})`;
+    const shown = bytes.subarray(0, INSPECT_BYTES);
+    const more = (n: number) => (n > 0 ? ` ... ${n} more byte${n === 1 ? "" : "s"}` : "");
+    const text = printableText(shown, shown.length < bytes.length);
+    if (text !== undefined) {
+      return `${head} ${stylize(JSON.stringify(text.text), "string")}${more(bytes.length - text.end)}`;
+    }
+    const hex = shown.toString("hex").replace(/(..)(?!$)/g, "$1 ");
+    return `${head} <${hex}${more(bytes.length - shown.length)}>`;
   }
 }
 

@@ -8,6 +8,7 @@ const packageDir = fileURLToPath(new URL("..", import.meta.url));
 // tarball with npm outside the workspace and uses it from plain Node ESM, as a user would.
 it("installs from its tarball and works from plain Node ESM", async () => {
   const script = `
+import { inspect } from "node:util";
 import { ByteView } from "@tinycache/byteview";
 const input = new TextEncoder().encode("héllo 😀");
 const v = ByteView.from(input);
@@ -21,6 +22,7 @@ console.log(JSON.stringify({
   last: v.at(-1),
   slice: v.slice(0, 5).toString(),
   equals: v.equals("héllo 😀"),
+  inspected: inspect({ v }),
 }));
 `;
   const stdout = await packAndRun([packageDir], script);
@@ -31,5 +33,6 @@ console.log(JSON.stringify({
     last: 0x80,
     slice: "héll",
     equals: true,
+    inspected: '{ v: ByteView(11) "héllo 😀" }',
   });
 }, 60_000);

@@ -98,10 +98,26 @@ export function spawnNode(
     opts.netns === undefined
       ? [process.execPath, args]
       : ["ip", ["netns", "exec", opts.netns, process.execPath, ...args]];
-  const child = spawn(cmd, argv, {
+  return spawnCommand(cmd, argv, { cwd: opts.cwd, env: opts.env });
+}
+
+/**
+ * {@link spawnNode} for any command (e.g. `pnpm demo`, as a user types it). With
+ * `detached`, the command leads a process group of its own, as a terminal's foreground
+ * job does: `process.kill(-child.pid, "SIGINT")` is then a Ctrl-C to everything it
+ * started, and `kill()` ends the whole group.
+ */
+export function spawnCommand(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {},
+): Spawned {
+  const detached = opts.detached === true;
+  const child = spawn(cmd, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached,
   });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
@@ -145,8 +161,16 @@ export function spawnNode(
       });
     },
     async kill(signal = "SIGKILL") {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
+      if (detached && child.pid !== undefined) {
+        // The leader may be gone while the group lives on (its children): signal them all.
+        try {
+          process.kill(-child.pid, signal);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+        }
+      } else if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+      }
       await exited;
     },
   };
