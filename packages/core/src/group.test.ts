@@ -63,6 +63,22 @@ describe("Group.get (single node)", () => {
     expect(g.cacheStats("main").items).toBe(6);
   });
 
+  it("takes a ByteView of another copy of @tinycache/byteview (ESM and CJS builds in one app)", async () => {
+    // Stands for the other copy's class: its private bytes are out of this copy's reach.
+    class ByteView2 {
+      get [Symbol.toStringTag]() {
+        return "ByteView";
+      }
+      byteSlice() {
+        return new TextEncoder().encode("from the other copy");
+      }
+    }
+    const g = group({ getter: async () => new ByteView2() as unknown as ByteView });
+    const v = await g.get("k");
+    expect(v).toBeInstanceOf(ByteView);
+    expect(v.toString()).toBe("from the other copy");
+  });
+
   it("copies a Uint8Array from the getter: later writes to it do not change the cache", async () => {
     const bytes = new Uint8Array([1, 2, 3]);
     const g = group({ getter: async () => bytes });

@@ -56,6 +56,17 @@ export interface ServedValue {
 function toView(v: unknown): ByteView | undefined {
   if (v instanceof ByteView) return v;
   if (typeof v === "string" || v instanceof Uint8Array) return ByteView.from(v);
+  // A ByteView of another copy of @tinycache/byteview (an app loading the ES module and
+  // the CommonJS builds both): its private bytes are out of this copy's reach, so copy them.
+  if (
+    typeof v === "object" &&
+    v !== null &&
+    Object.prototype.toString.call(v) === "[object ByteView]" &&
+    typeof (v as { byteSlice?: unknown }).byteSlice === "function"
+  ) {
+    const bytes = (v as { byteSlice(): unknown }).byteSlice();
+    if (bytes instanceof Uint8Array) return ByteView.from(bytes);
+  }
   return undefined;
 }
 
