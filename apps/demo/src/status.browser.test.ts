@@ -11,7 +11,6 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { HashRing } from "@tinycache/consistenthash";
 import { freePort, isAlive, type Spawned, spawnNode } from "@tinycache/testkit";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -146,7 +145,7 @@ describe.skipIf(skipReason !== undefined)(
       const asked = keys.length + 3;
       // The page catches up by itself (it polls): wait on its DOM.
       await page.waitForFunction(
-        ({ url, want }) => {
+        ({ url, want, reads }) => {
           const n = (f: string) =>
             Number(
               (
@@ -157,20 +156,28 @@ describe.skipIf(skipReason !== undefined)(
           const shown = [...document.querySelectorAll("article.card .keys li")].map(
             (li) => li.textContent,
           );
+          // Every card, not only the API node's: the page may show one node's newer figures
+          // before another's.
+          const total = (f: string) =>
+            [...document.querySelectorAll(`article.card [data-field="${f}"]`)]
+              .map((e) => Number((e.textContent ?? "").replace(/[^0-9.]/g, "")))
+              .reduce((a, b) => a + b, 0);
           return (
             n("gets") >= want &&
+            total("cacheHits") >= 2 &&
+            total("dbReads") >= reads &&
             shown.includes("Tom") &&
             shown.includes('<img src=x onerror="window.__pwned=1">')
           );
         },
-        { url: peer(2), want: getsBefore + asked },
+        { url: peer(2), want: getsBefore + asked, reads: keys.length + 1 },
         { timeout: 15_000 },
       );
       expect(await figure(peer(2), "gets")).toBeGreaterThanOrEqual(getsBefore + asked);
-      // Tom asked three times: its owner answered twice from its cache.
-      const tomOwner = new HashRing().add(peer(0), peer(1), peer(2)).get("Tom") as string;
-      expect(await figure(tomOwner, "cacheHits")).toBeGreaterThanOrEqual(2);
-      expect(await figure(tomOwner, "hitRatio")).toBeGreaterThan(0);
+      // Tom asked three times: answered twice from a cache, its owner's main cache or (once
+      // promoted, at random as groupcache does) the API node's hot cache.
+      const hits = await Promise.all([0, 1, 2].map((i) => figure(peer(i), "cacheHits")));
+      expect(hits.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2);
       // The owners read the database: the cluster as a whole read each key once.
       const reads = await Promise.all([0, 1, 2].map((i) => figure(peer(i), "dbReads")));
       expect(reads.reduce((a, b) => a + b, 0)).toBe(keys.length + 1);
