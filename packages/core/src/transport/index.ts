@@ -20,6 +20,23 @@ export {
   type ServedGroup,
   type SetRequest,
 } from "../peers.js";
+export {
+  BATCH_MAX_KEY_BYTES,
+  BATCH_MAX_KEYS,
+  type BatchCallOptions,
+  type BatchEntry,
+  Batcher,
+  type BatcherOptions,
+  type SendBatch,
+} from "./batch.js";
+export {
+  BATCH_ENTRY_OVERHEAD,
+  type BatchAnswer,
+  batchSizeError,
+  DEFAULT_MAX_BATCH_KEYS,
+  type ServeBatchOptions,
+  serveBatch,
+} from "./batch-server.js";
 export { ByteBudget } from "./byte-budget.js";
 export {
   HEALTH_DEFAULTS,

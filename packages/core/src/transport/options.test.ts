@@ -7,6 +7,7 @@ import {
   resolveSharedSecret,
   timeoutMsOption,
 } from "./options.js";
+import { resolvePoolOptions } from "./pool.js";
 
 describe("checkPeerUrl", () => {
   it("accepts http(s) base URLs, with a path, port, IPv6 or unicode host", () => {
@@ -113,5 +114,20 @@ describe("makeSecretCheck", () => {
     expect(ok(undefined)).toBe(false);
     expect(ok(null)).toBe(false);
     expect(ok(["s", "s"])).toBe(false);
+  });
+});
+
+describe("pool options: batch and maxBatchKeys", () => {
+  const base = { self: "http://127.0.0.1:1", registry: { getGroup: () => undefined } };
+  it("default to batching on and 1000 keys; refuse bad values", () => {
+    const o = resolvePoolOptions("P", base);
+    expect(o.batch).toBe(true);
+    expect(o.maxBatchKeys).toBe(1000);
+    expect(resolvePoolOptions("P", { ...base, batch: false, maxBatchKeys: 5 })).toMatchObject({
+      batch: false,
+      maxBatchKeys: 5,
+    });
+    expect(() => resolvePoolOptions("P", { ...base, batch: "yes" as never })).toThrow(/P: batch/);
+    expect(() => resolvePoolOptions("P", { ...base, maxBatchKeys: 0 })).toThrow(/maxBatchKeys/);
   });
 });

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { HashFunction } from "@tinycache/consistenthash";
 import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
 import { NOOP_LOGGER } from "../private/noop-logger.js";
+import { DEFAULT_MAX_BATCH_KEYS } from "./batch-server.js";
 import { ByteBudget } from "./byte-budget.js";
 import {
   type PeerHealthOptions,
@@ -151,6 +152,21 @@ export interface PeerPoolOptions {
    * @default on, with the defaults of {@link PeerHealthOptions}
    */
   health?: PeerHealthOptions | false;
+  /**
+   * Batched peer gets: concurrent gets to one peer are sent as one batch call per
+   * event-loop turn (at most 64 keys / 64 KiB of keys each), answered per key; callers see
+   * exactly what single gets give them. Only with peers known to speak batches (the HTTP
+   * transport learns it from their answers; Go groupcache peers keep one request per key).
+   * `false` sends one call per key.
+   * @default true
+   */
+  batch?: boolean;
+  /**
+   * Most keys this node's server answers in one batch call; a larger batch is refused as a
+   * whole (HTTP 413 / `resource_exhausted`). An integer >= 1.
+   * @default 1000
+   */
+  maxBatchKeys?: number;
 }
 
 /** {@link PeerPoolOptions} after defaults and checks. */
@@ -169,6 +185,8 @@ export interface ResolvedPoolOptions {
   logger: Logger;
   /** Undefined: health off. */
   health: ResolvedHealthOptions | undefined;
+  batch: boolean;
+  maxBatchKeys: number;
 }
 
 /** Default deadline of one peer call, in ms. */
@@ -215,7 +233,16 @@ export function resolvePoolOptions(owner: string, o: PeerPoolOptions): ResolvedP
     serverLimits: resolveServerLimits(owner, o.serverLimits),
     logger: o.logger ?? NOOP_LOGGER,
     health: resolveHealthOptions(owner, o.health, timeoutMs),
+    batch: batchOption(owner, o.batch),
+    maxBatchKeys: positiveIntOption(owner, "maxBatchKeys", o.maxBatchKeys, DEFAULT_MAX_BATCH_KEYS),
   };
+}
+
+function batchOption(owner: string, v: unknown): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== "boolean")
+    throw new TypeError(`${owner}: batch must be a boolean, got ${String(v)}`);
+  return v;
 }
 
 /** A server a pool can start and stop: see {@link nodeServer}. */

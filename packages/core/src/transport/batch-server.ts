@@ -1,0 +1,103 @@
+import type { ByteView } from "@tinycache/byteview";
+import type { CallOptions, ServedGroup } from "../peers.js";
+import { errorMessage, type StatusCode, statusOf } from "./status.js";
+
+/**
+ * The owner's half of batched gets, for every transport: one lookup per key, all at once
+ * (misses load concurrently, through the group's getter limit and singleflight), each key
+ * answered on its own. A transport only decodes the request, checks its size with
+ * {@link batchSizeError} and encodes the answers.
+ */
+
+/** One key's answer: a value, or a status and message (as a single get would fail). */
+export type BatchAnswer =
+  | { key: string; ok: true; value: ByteView; expiresAt?: number }
+  | { key: string; ok: false; code: StatusCode; message: string };
+
+/** Default of the `maxBatchKeys` pool option: most keys a server answers in one batch. */
+export const DEFAULT_MAX_BATCH_KEYS = 1000;
+
+/**
+ * Bytes a key's entry in an answer takes beyond its key and value (tags, lengths,
+ * expiry), counted against the answer's cap.
+ */
+export const BATCH_ENTRY_OVERHEAD = 32;
+
+/** Options of {@link serveBatch}. */
+export interface ServeBatchOptions extends CallOptions {
+  /**
+   * Checks a key as a single get would (its length against the group's limit): an error
+   * makes the key's answer `invalid_argument`.
+   */
+  keyError?: (group: ServedGroup, key: string) => Error | undefined;
+  /**
+   * Most bytes of the whole answer (keys, values and framing): values that do not fit,
+   * taken in request order, are answered `resource_exhausted` instead (the asker then
+   * loads them itself), so one batch cannot take unbounded memory.
+   */
+  maxAnswerBytes: number;
+}
+
+/**
+ * Why a batch of `count` keys is refused as a whole (a message), or undefined: more than
+ * `maxBatchKeys` keys. A transport answers 413 / `resource_exhausted`.
+ */
+export function batchSizeError(count: number, maxBatchKeys: number): string | undefined {
+  return count > maxBatchKeys ? `${count} keys in one batch, more than ${maxBatchKeys}` : undefined;
+}
+
+/**
+ * Answers a batch: one answer per key, in order (a key asked twice is looked up once).
+ * Never rejects: a group's error becomes that key's answer.
+ */
+export async function serveBatch(
+  group: ServedGroup,
+  keys: readonly string[],
+  o: ServeBatchOptions,
+): Promise<BatchAnswer[]> {
+  const signal = o.signal;
+  const lookups = new Map<string, Promise<BatchAnswer>>();
+  const lookup = async (key: string): Promise<BatchAnswer> => {
+    try {
+      const bad = o.keyError?.(group, key);
+      if (bad !== undefined)
+        return { key, ok: false, code: "invalid_argument", message: bad.message };
+      const { value, expiresAt } = await group.serveGet(key, signal ? { signal } : undefined);
+      return expiresAt === undefined
+        ? { key, ok: true, value }
+        : { key, ok: true, value, expiresAt };
+    } catch (err) {
+      return { key, ok: false, code: statusOf(err, signal), message: errorMessage(err) };
+    }
+  };
+  const all = keys.map((key) => {
+    let p = lookups.get(key);
+    if (p === undefined) {
+      p = lookup(key);
+      lookups.set(key, p);
+    }
+    return p;
+  });
+  const answers = await Promise.all(all);
+  // The answer's bound, in request order: a value that does not fit is not sent.
+  let room = o.maxAnswerBytes;
+  for (let i = 0; i < answers.length; i++) {
+    const a = answers[i] as BatchAnswer;
+    const size =
+      BATCH_ENTRY_OVERHEAD +
+      a.key.length * 3 +
+      (a.ok ? a.value.byteLength : Math.min(a.message.length * 3, 4096));
+    if (size <= room) {
+      room -= size;
+      continue;
+    }
+    answers[i] = {
+      key: a.key,
+      ok: false,
+      code: "resource_exhausted",
+      message: "no room left in the batch answer: ask for this key alone",
+    };
+    room -= Math.min(room, BATCH_ENTRY_OVERHEAD + a.key.length * 3 + 64);
+  }
+  return answers;
+}

@@ -1,0 +1,315 @@
+import { PeerError } from "../errors.js";
+import type { KeyRequest, PeerGetOptions, PeerValue } from "../peers.js";
+
+/**
+ * Batched peer gets, written once for every transport. Concurrent gets to one peer are
+ * queued and sent as one batch call per event-loop turn (collected until `setImmediate`),
+ * at most {@link BATCH_MAX_KEYS} keys and {@link BATCH_MAX_KEY_BYTES} of keys per batch
+ * (more make several batches). A batch is invisible to callers:
+ *
+ * - each caller gets its own key's outcome: a value, or the PeerError a single get would
+ *   have given (`not_found`, `getter_failed`, ...): one key's failure never fails another;
+ * - a caller's signal aborts only that caller; the batch call itself is aborted only when
+ *   every caller of it aborted;
+ * - a batch that fails as a whole (peer dead, connection reset, timed out, a status that
+ *   is not an answer) rejects each caller with an `unavailable` PeerError, so core loads
+ *   each key locally, as after a failed single get;
+ * - a flush with one key (the usual case at low load) goes as a plain single get.
+ */
+
+/** One key's outcome in a batch answer. */
+export type BatchEntry = { ok: true; value: PeerValue } | { ok: false; error: PeerError };
+
+/** Options of one batch call. */
+export interface BatchCallOptions {
+  /** Aborted when every caller of the batch aborted. */
+  signal: AbortSignal;
+  /** The callers' `maxValueBytes` (one per batch), if any. */
+  maxValueBytes?: number;
+}
+
+/**
+ * Sends one batch: keys of one group, distinct. Resolves with one entry per key, in
+ * order (or a Map by key); rejects (a PeerError, ideally) when the call fails as a whole.
+ */
+export type SendBatch = (
+  group: string,
+  keys: readonly string[],
+  opts: BatchCallOptions,
+) => Promise<readonly BatchEntry[] | ReadonlyMap<string, BatchEntry>>;
+
+/** Most keys in one batch a client sends. */
+export const BATCH_MAX_KEYS = 64;
+/** Most UTF-8 bytes of keys in one batch a client sends (64 KiB). */
+export const BATCH_MAX_KEY_BYTES = 64 * 1024;
+
+/** Options of {@link Batcher}. */
+export interface BatcherOptions {
+  /** The peer's id (its URL), for errors. */
+  id: string;
+  /** Sends one batch (see {@link SendBatch}). */
+  send: SendBatch;
+  /** A plain single get, for a flush of one key. Default: a batch of one. */
+  single?: (req: KeyRequest, opts?: PeerGetOptions) => Promise<PeerValue>;
+  /** @default {@link BATCH_MAX_KEYS} */
+  maxKeys?: number;
+  /** @default {@link BATCH_MAX_KEY_BYTES} */
+  maxKeyBytes?: number;
+}
+
+/** A caller waiting for one key. */
+interface Waiter {
+  resolve(v: PeerValue): void;
+  reject(err: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  done: boolean;
+}
+
+/** A batch being collected (then in flight): keys of one group and one maxValueBytes. */
+interface Pending {
+  group: string;
+  maxValueBytes: number | undefined;
+  /** Waiters by key (insertion order: the order sent). */
+  keys: Map<string, Waiter[]>;
+  keyBytes: number;
+  /** Callers not yet settled (for aborting the call when it reaches 0). */
+  live: number;
+  controller: AbortController | undefined;
+}
+
+/**
+ * The per-peer batcher: see the file comment. A transport makes one per peer client and
+ * routes its gets through {@link Batcher.get} when the peer speaks batches.
+ */
+export class Batcher {
+  readonly #id: string;
+  readonly #send: SendBatch;
+  readonly #single: ((req: KeyRequest, opts?: PeerGetOptions) => Promise<PeerValue>) | undefined;
+  readonly #maxKeys: number;
+  readonly #maxKeyBytes: number;
+  /** Batches being collected, by group and maxValueBytes. */
+  #collecting = new Map<string, Pending>();
+  #scheduled = false;
+  /** Batch calls sent so far (single gets of a lone key not counted). */
+  batches = 0;
+  /** Keys sent in batch calls so far. */
+  batchedKeys = 0;
+
+  constructor(o: BatcherOptions) {
+    this.#id = o.id;
+    this.#send = o.send;
+    this.#single = o.single;
+    this.#maxKeys = o.maxKeys ?? BATCH_MAX_KEYS;
+    this.#maxKeyBytes = o.maxKeyBytes ?? BATCH_MAX_KEY_BYTES;
+  }
+
+  /** Queues a get for the next flush; settles as a single get would. */
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(this.#aborted(signal));
+    const max = opts?.maxValueBytes;
+    const slot = max === undefined ? req.group : `${req.group}\0${max}`;
+    const keyBytes = Buffer.byteLength(req.key) + 4;
+    let p = this.#collecting.get(slot);
+    if (
+      p !== undefined &&
+      !p.keys.has(req.key) &&
+      (p.keys.size >= this.#maxKeys || p.keyBytes + keyBytes > this.#maxKeyBytes)
+    ) {
+      // Full: send it now, start another.
+      this.#collecting.delete(slot);
+      this.#flush(p);
+      p = undefined;
+    }
+    if (p === undefined) {
+      p = {
+        group: req.group,
+        maxValueBytes: max,
+        keys: new Map(),
+        keyBytes: 0,
+        live: 0,
+        controller: undefined,
+      };
+      this.#collecting.set(slot, p);
+    }
+    const pending = p;
+    return new Promise<PeerValue>((resolve, reject) => {
+      const w: Waiter = { resolve, reject, signal, onAbort: undefined, done: false };
+      let list = pending.keys.get(req.key);
+      if (list === undefined) {
+        list = [];
+        pending.keys.set(req.key, list);
+        pending.keyBytes += keyBytes;
+      }
+      list.push(w);
+      pending.live++;
+      if (signal !== undefined) {
+        w.onAbort = () => {
+          if (w.done) return;
+          this.#settle(pending, w);
+          reject(this.#aborted(signal));
+          if (pending.live === 0) pending.controller?.abort(signal.reason);
+        };
+        signal.addEventListener("abort", w.onAbort, { once: true });
+      }
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(this.#flushAll);
+      }
+    });
+  }
+
+  /** Sends every batch being collected (called once per event-loop turn). */
+  readonly #flushAll = (): void => {
+    this.#scheduled = false;
+    const all = this.#collecting;
+    if (all.size === 0) return;
+    this.#collecting = new Map();
+    for (const p of all.values()) this.#flush(p);
+  };
+
+  #settle(p: Pending, w: Waiter): void {
+    w.done = true;
+    p.live--;
+    if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
+  }
+
+  #aborted(signal: AbortSignal): PeerError {
+    return new PeerError("aborted", this.#id, "aborted by the caller", { cause: signal.reason });
+  }
+
+  #flush(p: Pending): void {
+    if (p.live === 0) return; // every caller aborted before the flush
+    const keys: string[] = [];
+    for (const [key, list] of p.keys) if (list.some((w) => !w.done)) keys.push(key);
+    if (keys.length === 1 && this.#single !== undefined) {
+      this.#flushSingle(p, keys[0] as string);
+      return;
+    }
+    const controller = new AbortController();
+    p.controller = controller;
+    this.batches++;
+    this.batchedKeys += keys.length;
+    let call: Promise<readonly BatchEntry[] | ReadonlyMap<string, BatchEntry>>;
+    try {
+      call = this.#send(
+        p.group,
+        keys,
+        p.maxValueBytes === undefined
+          ? { signal: controller.signal }
+          : { signal: controller.signal, maxValueBytes: p.maxValueBytes },
+      );
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      (entries) => {
+        const max = p.maxValueBytes;
+        for (let i = 0; i < keys.length; i++) {
+          const key = keys[i] as string;
+          const e = Array.isArray(entries)
+            ? (entries as readonly BatchEntry[])[i]
+            : (entries as ReadonlyMap<string, BatchEntry>).get(key);
+          let out: BatchEntry;
+          if (e === undefined) {
+            out = {
+              ok: false,
+              error: new PeerError("unavailable", this.#id, "batch answer without this key"),
+            };
+          } else if (e.ok && max !== undefined && e.value.value.byteLength > max) {
+            out = {
+              ok: false,
+              error: new PeerError("unavailable", this.#id, `value over maxValueBytes (${max})`, {
+                local: true,
+              }),
+            };
+          } else if (!e.ok && e.error.kind === "unavailable" && !e.error.local) {
+            // The owner answered the batch: this key's failure (its getter limit, no room
+            // in the answer) says nothing of the peer's health. Core loads it locally.
+            out = {
+              ok: false,
+              error: new PeerError("unavailable", this.#id, e.error.message, {
+                cause: e.error,
+                local: true,
+              }),
+            };
+          } else out = e;
+          this.#answer(p, key, out);
+        }
+      },
+      (err: unknown) => {
+        const error = wholeBatchError(err, this.#id);
+        for (const key of keys) this.#answer(p, key, { ok: false, error });
+      },
+    );
+  }
+
+  /** One key left to send: a plain get, with the signal of its (usually one) caller. */
+  #flushSingle(p: Pending, key: string): void {
+    const single = this.#single as (req: KeyRequest, opts?: PeerGetOptions) => Promise<PeerValue>;
+    const waiters = (p.keys.get(key) as Waiter[]).filter((w) => !w.done);
+    const req = { group: p.group, key };
+    if (waiters.length === 1) {
+      const w = waiters[0] as Waiter;
+      // The caller's own signal goes with the call: its abort is already the call's.
+      const opts: PeerGetOptions = {};
+      if (w.signal !== undefined) opts.signal = w.signal;
+      if (p.maxValueBytes !== undefined) opts.maxValueBytes = p.maxValueBytes;
+      let call: Promise<PeerValue>;
+      try {
+        call = single(req, opts);
+      } catch (err) {
+        call = Promise.reject(err);
+      }
+      call.then(
+        (v) => this.#answer(p, key, { ok: true, value: v }),
+        (err: unknown) => {
+          if (w.done) return;
+          this.#settle(p, w);
+          w.reject(err);
+        },
+      );
+      return;
+    }
+    // Several callers of one key: one call, aborted when all of them aborted.
+    const controller = new AbortController();
+    p.controller = controller;
+    const opts: PeerGetOptions = { signal: controller.signal };
+    if (p.maxValueBytes !== undefined) opts.maxValueBytes = p.maxValueBytes;
+    let call: Promise<PeerValue>;
+    try {
+      call = single(req, opts);
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      (v) => this.#answer(p, key, { ok: true, value: v }),
+      (err: unknown) => this.#answer(p, key, { ok: false, error: err as PeerError }),
+    );
+  }
+
+  #answer(p: Pending, key: string, e: BatchEntry): void {
+    const list = p.keys.get(key);
+    if (list === undefined) return;
+    for (const w of list) {
+      if (w.done) continue;
+      this.#settle(p, w);
+      if (e.ok) w.resolve(e.value);
+      else w.reject(e.error);
+    }
+  }
+}
+
+/**
+ * What each caller of a batch that failed as a whole is told: `unavailable` (core loads
+ * the key locally), keeping the cause. A status about the batch itself (a 4xx for the
+ * batch, not for a key) says nothing of any key, so it is `unavailable` too.
+ */
+function wholeBatchError(err: unknown, id: string): PeerError {
+  if (err instanceof PeerError && (err.kind === "unavailable" || err.kind === "aborted")) {
+    return err;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new PeerError("unavailable", id, `batch failed: ${message}`, { cause: err });
+}
