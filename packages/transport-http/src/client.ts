@@ -1,6 +1,9 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import {
   ANSWER_FRAMING_BYTES,
+  type BatchCallOptions,
+  type BatchEntry,
+  Batcher,
   type CallOptions,
   type KeyRequest,
   PeerError,
@@ -15,8 +18,19 @@ import {
   type UnaryResponse,
 } from "@tinycache/core/transport";
 import { escapeSegment } from "./escape.js";
-import { VERDICT_HEADER, VERDICT_NOT_FOUND } from "./server.js";
-import { decodeGetResponse, encodeSetRequest } from "./wire.js";
+import {
+  BATCH_HEADER,
+  BATCH_HEADER_VALUE,
+  BATCH_SEGMENT,
+  VERDICT_HEADER,
+  VERDICT_NOT_FOUND,
+} from "./server.js";
+import {
+  decodeGetManyResponse,
+  decodeGetResponse,
+  encodeGetManyRequest,
+  encodeSetRequest,
+} from "./wire.js";
 
 const PROTOBUF = "application/x-protobuf";
 /** Bytes of an error body kept for the error message. */
@@ -70,17 +84,51 @@ export class HttpPeer implements PeerGetter {
   /** Headers of a GET or DELETE (the auth header, if any): one object for every call. */
   readonly #headers: OutgoingHttpHeaders;
   readonly #auth: { header: string; secret: string } | undefined;
+  /** Batches gets to this peer once it is known to speak them; undefined with batching off. */
+  readonly #batcher: Batcher | undefined;
+  readonly #maxBodyBytes: number;
+  /**
+   * Whether the peer speaks batches: set by the {@link BATCH_HEADER} on its answers (a
+   * tinycache server's), cleared by an answer without it (a Go groupcache peer took over
+   * the URL) or a batch refused as unknown.
+   */
+  #batchCapable = false;
 
   constructor(
     client: UnaryClient,
     basePath: string,
     auth: { header: string; secret: string } | undefined,
+    options: { batch?: boolean; maxBodyBytes?: number } = {},
   ) {
     this.id = client.url;
     this.#client = client;
     this.#basePath = basePath;
     this.#auth = auth;
     this.#headers = auth ? { [auth.header]: auth.secret } : {};
+    this.#maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.#batcher =
+      options.batch === false
+        ? undefined
+        : new Batcher({
+            id: this.id,
+            send: (group, keys, opts) => this.#sendBatch(group, keys, opts),
+            single: (req, opts) => this.#get(req, opts),
+          });
+  }
+
+  /** Whether gets to this peer are batched now (it answered as a tinycache server). */
+  get batching(): boolean {
+    return this.#batcher !== undefined && this.#batchCapable;
+  }
+
+  /** Batch calls sent so far, and the keys they carried (for tests and benchmarks). */
+  batchStats(): { batches: number; keys: number } {
+    return { batches: this.#batcher?.batches ?? 0, keys: this.#batcher?.batchedKeys ?? 0 };
+  }
+
+  /** Notes from an answer whether the peer speaks batches. */
+  #learn(res: UnaryResponse): void {
+    this.#batchCapable = res.headers[BATCH_HEADER] === BATCH_HEADER_VALUE;
   }
 
   /**
@@ -88,7 +136,15 @@ export class HttpPeer implements PeerGetter {
    * not read beyond that plus its framing (the connection is dropped), and a longer value
    * fails as `unavailable`.
    */
-  async get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+    const batcher = this.#batcher;
+    return batcher !== undefined && this.#batchCapable
+      ? batcher.get(req, opts)
+      : this.#get(req, opts);
+  }
+
+  /** One key, one request: golang/groupcache's GET. */
+  async #get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     const max = opts?.maxValueBytes;
     const res = await this.#client.request({
       method: "GET",
@@ -100,6 +156,7 @@ export class HttpPeer implements PeerGetter {
       // length first: an oversized one is cut off before its body is read.
       announcedLength: protobufFirstFieldEnd,
     });
+    if (this.#batcher !== undefined) this.#learn(res);
     if (res.status !== 200) throw statusError(this.id, res);
     let got: PeerValue;
     try {
@@ -113,6 +170,82 @@ export class HttpPeer implements PeerGetter {
       });
     }
     return got;
+  }
+
+  /**
+   * One batch: `POST {basePath}_batch/{group}` with a GetManyRequest, answered per key. A
+   * refusal of the whole batch rejects (the Batcher makes it `unavailable`: each key is
+   * loaded locally); a 404 or 405 without our header means the peer no longer speaks
+   * batches, so the next gets go one by one.
+   */
+  async #sendBatch(
+    group: string,
+    keys: readonly string[],
+    opts: BatchCallOptions,
+  ): Promise<BatchEntry[]> {
+    let path: string;
+    try {
+      path = `${this.#basePath}${BATCH_SEGMENT}${escapeSegment(group)}`;
+    } catch (err) {
+      throw new PeerError("unavailable", this.id, "group is not well-formed Unicode", {
+        cause: err,
+      });
+    }
+    // Keys that cannot travel (lone surrogates) would make the body unreadable: they
+    // fail alone, as single gets of them would.
+    const sendable: string[] = [];
+    const bad = new Set<string>();
+    for (const k of keys) {
+      if (wellFormed(k)) sendable.push(k);
+      else bad.add(k);
+    }
+    const answers = new Map<string, BatchEntry>();
+    for (const k of bad) {
+      answers.set(k, {
+        ok: false,
+        error: new PeerError("unavailable", this.id, "key is not well-formed Unicode", {
+          local: true,
+        }),
+      });
+    }
+    if (sendable.length > 0) {
+      const body = encodeGetManyRequest(group, sendable, this.#maxBodyBytes);
+      const headers: OutgoingHttpHeaders = {
+        "content-type": PROTOBUF,
+        "content-length": String(body.length),
+      };
+      if (this.#auth !== undefined) headers[this.#auth.header] = this.#auth.secret;
+      const res = await this.#client.request({
+        method: "POST",
+        path,
+        headers,
+        body,
+        signal: opts.signal,
+      });
+      this.#learn(res);
+      if (res.status !== 200) throw statusError(this.id, res);
+      let decoded: ReturnType<typeof decodeGetManyResponse>;
+      try {
+        decoded = decodeGetManyResponse(res.body);
+      } catch (err) {
+        throw new PeerError("unavailable", this.id, "malformed GetManyResponse", { cause: err });
+      }
+      for (const r of decoded) {
+        answers.set(
+          r.key,
+          r.ok
+            ? { ok: true, value: r.value }
+            : { ok: false, error: peerErrorFor(r.code, this.id, r.message, true) },
+        );
+      }
+    }
+    return keys.map(
+      (k) =>
+        answers.get(k) ?? {
+          ok: false,
+          error: new PeerError("unavailable", this.id, "batch answer without this key"),
+        },
+    );
   }
 
   /** Stores a value at the peer (mailgun's PUT with a SetRequest body). */
@@ -136,6 +269,7 @@ export class HttpPeer implements PeerGetter {
       body,
       signal: opts?.signal,
     });
+    if (this.#batcher !== undefined) this.#learn(res);
     if (res.status !== 200) throw statusError(this.id, res);
   }
 
@@ -170,5 +304,15 @@ export class HttpPeer implements PeerGetter {
         cause: err,
       });
     }
+  }
+}
+
+/** Whether `s` has a UTF-8 form (no lone surrogates). */
+function wellFormed(s: string): boolean {
+  try {
+    encodeURIComponent(s);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -26,6 +26,7 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
       basePath: o.basePath,
       check: new RequestCheck({ auth: o.auth, maxBodyBytes: o.maxBodyBytes }),
       logger: o.logger,
+      maxBatchKeys: o.maxBatchKeys,
     });
     super(o, {
       name: "HttpPool",
@@ -41,6 +42,7 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
           }),
           o.basePath,
           o.auth,
+          { batch: o.batch, maxBodyBytes: o.maxBodyBytes },
         ),
       // A peer that leaves finishes its calls in flight first; close cuts them.
       disconnect: (peer, why) => (why === "left" ? peer.retire() : peer.destroy()),

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  batchSizeError,
   errorMessage,
   type GroupLookup,
   type Logger,
@@ -9,10 +10,16 @@ import {
   requestPath,
   type ServedGroup,
   type StatusCode,
+  serveBatch,
   statusOf,
 } from "@tinycache/core/transport";
 import { unescapeSegment, whyUndecodable } from "./escape.js";
-import { decodeSetRequest, encodeGetResponse } from "./wire.js";
+import {
+  decodeGetManyRequest,
+  decodeSetRequest,
+  encodeGetManyResponse,
+  encodeGetResponse,
+} from "./wire.js";
 
 /**
  * A Node request listener: pass it to `http.createServer` or `https.createServer`; or
@@ -29,12 +36,25 @@ export interface HandlerConfig {
   /** Auth, body cap, key limit (from the group), connection signal: core's shared checks. */
   check: RequestCheck;
   logger: Logger;
+  /** Most keys answered in one batch (413 beyond). */
+  maxBatchKeys: number;
 }
 
 // Precomputed header names/values: writeHead with a flat array skips Node's header map.
 const PROTOBUF = "application/x-protobuf";
 const TEXT = "text/plain; charset=utf-8";
 const ALLOW = "GET, PUT, DELETE";
+
+/**
+ * Header every answer of a tinycache server carries: it tells a tinycache asker that this
+ * peer speaks batches (`POST {basePath}_batch/{group}`). Go groupcache peers never send
+ * it, so they keep getting one request per key.
+ */
+export const BATCH_HEADER = "tinycache-batch";
+/** Its value. */
+export const BATCH_HEADER_VALUE = "1";
+/** The path segment (after basePath) of the batch endpoint: `{basePath}_batch/{group}`. */
+export const BATCH_SEGMENT = "_batch/";
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -86,6 +106,8 @@ function replyText(
     "nosniff",
     "Content-Length",
     String(body.length),
+    BATCH_HEADER,
+    BATCH_HEADER_VALUE,
   ];
   if (status === 405) headers.push("Allow", ALLOW);
   if (close) headers.push("Connection", "close");
@@ -96,7 +118,7 @@ function replyText(
 
 function replyEmpty(res: ServerResponse): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, ["Content-Length", "0"]);
+  res.writeHead(200, ["Content-Length", "0", BATCH_HEADER, BATCH_HEADER_VALUE]);
   res.end(EMPTY);
 }
 
@@ -108,7 +130,8 @@ function replyEmpty(res: ServerResponse): void {
  * not answered (no 404) but handed to `next`, its body unread.
  */
 export function createHandler(cfg: HandlerConfig): RequestHandler {
-  const { registry, basePath, check, logger } = cfg;
+  const { registry, basePath, check, logger, maxBatchKeys } = cfg;
+  const maxBodyBytes = check.maxBodyBytes;
   const baseLen = basePath.length;
   const outside = `path outside ${basePath}`;
 
@@ -126,8 +149,76 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
   ): void => {
     if (res.headersSent || res.destroyed) return;
     const body = encodeGetResponse(v.value, v.expiresAt);
-    res.writeHead(200, ["Content-Type", PROTOBUF, "Content-Length", String(body.length)]);
+    res.writeHead(200, [
+      "Content-Type",
+      PROTOBUF,
+      "Content-Length",
+      String(body.length),
+      BATCH_HEADER,
+      BATCH_HEADER_VALUE,
+    ]);
     res.end(body);
+  };
+
+  /**
+   * A batch: `POST {basePath}_batch/{group}` with a GetManyRequest body, answered with a
+   * GetManyResponse (one result per key, in order; see core's serveBatch). Refused as a
+   * whole: unknown group 404 (no verdict: the asker loads its keys itself), body over
+   * maxBodyBytes or more than maxBatchKeys keys 413, malformed 400.
+   */
+  const batch = (name: string, req: IncomingMessage, res: ServerResponse) => {
+    const group = registry.getGroup(name);
+    if (group === undefined) {
+      refuse(req, res, 404, `no such group: ${name}`);
+      return;
+    }
+    check.readBody(
+      req,
+      (body) => {
+        let msg: ReturnType<typeof decodeGetManyRequest>;
+        try {
+          msg = decodeGetManyRequest(body);
+        } catch {
+          replyText(res, 400, "bad request: malformed GetManyRequest");
+          return;
+        }
+        if (msg.group !== "" && msg.group !== name) {
+          replyText(res, 400, "bad request: GetManyRequest group differs from the path");
+          return;
+        }
+        const tooMany = batchSizeError(msg.keys.length, maxBatchKeys);
+        if (tooMany !== undefined) {
+          replyText(res, 413, tooMany);
+          return;
+        }
+        const signal = check.connectionSignal(req);
+        const maxAnswerBytes =
+          msg.maxAnswerBytes > 0 ? Math.min(msg.maxAnswerBytes, maxBodyBytes) : maxBodyBytes;
+        serveBatch(group, msg.keys, {
+          signal,
+          keyError: check.keyError.bind(check),
+          maxAnswerBytes,
+        })
+          .then((answers) => {
+            if (res.headersSent || res.destroyed) return;
+            const out = encodeGetManyResponse(answers);
+            res.writeHead(200, [
+              "Content-Type",
+              PROTOBUF,
+              "Content-Length",
+              String(out.length),
+              BATCH_HEADER,
+              BATCH_HEADER_VALUE,
+            ]);
+            res.end(out);
+          })
+          .catch((err: unknown) => replyError(res, err));
+      },
+      () => {
+        check.closeAfterAnswer(req, res);
+        replyText(res, 413, check.tooLargeMessage(), true);
+      },
+    );
   };
 
   const get = (group: ServedGroup, key: string, req: IncomingMessage, res: ServerResponse) => {
@@ -204,6 +295,16 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
       return;
     }
     const method = req.method;
+    if (method === "POST" && url.startsWith(BATCH_SEGMENT, baseLen)) {
+      const rawName = url.slice(baseLen + BATCH_SEGMENT.length);
+      const name = unescapeSegment(rawName);
+      if (name === undefined || rawName.includes("/")) {
+        refuse(req, res, 400, "bad request: batch path is {basePath}_batch/{group}");
+        return;
+      }
+      batch(name, req, res);
+      return;
+    }
     if (method !== "GET" && method !== "PUT" && method !== "DELETE") {
       refuse(req, res, 405, "method not allowed");
       return;

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { groupcachepb, varintLength, writeVarint } from "@tinycache/protocol";
+import { groupcachepb, tinycachev1, varintLength, writeVarint } from "@tinycache/protocol";
 
 /**
  * The groupcachepb messages on the wire. Each hot-path codec is the fastest that
@@ -130,4 +130,216 @@ export function decodeSetRequest(body: Uint8Array): DecodedSet {
   const out: DecodedSet = { group: msg.group, key: msg.key, value: msg.value };
   if (expiresAt !== undefined) out.expiresAt = expiresAt;
   return out;
+}
+
+// ---- batches: tinycache.v1 GetManyRequest / GetManyResponse on POST {basePath}_batch/{group} ----
+
+/** A decoded GetManyRequest. */
+export interface DecodedGetMany {
+  group: string;
+  keys: string[];
+  /** The asker's cap on the answer, in bytes; 0 = none given. */
+  maxAnswerBytes: number;
+}
+
+/** `GetManyRequest{group, keys, max_answer_bytes}` (once per batch: the reflective API). */
+export function encodeGetManyRequest(
+  group: string,
+  keys: readonly string[],
+  maxAnswerBytes: number,
+): Uint8Array {
+  return toBinary(
+    tinycachev1.GetManyRequestSchema,
+    create(tinycachev1.GetManyRequestSchema, {
+      group,
+      keys: keys.slice(),
+      maxAnswerBytes: BigInt(maxAnswerBytes),
+    }),
+  );
+}
+
+/** Parses a GetManyRequest body. @throws on malformed protobuf. */
+export function decodeGetManyRequest(body: Uint8Array): DecodedGetMany {
+  const msg = fromBinary(tinycachev1.GetManyRequestSchema, body);
+  const max = msg.maxAnswerBytes;
+  return {
+    group: msg.group,
+    keys: msg.keys,
+    maxAnswerBytes: max > BigInt(Number.MAX_SAFE_INTEGER) ? 0 : Number(max),
+  };
+}
+
+/** One key's answer as {@link encodeGetManyResponse} takes it (core's BatchAnswer). */
+export type BatchAnswerLike =
+  | {
+      key: string;
+      ok: true;
+      value: CopyableBytes | { byteLength: number; copyTo: CopyableBytes["copyTo"] };
+      expiresAt?: number;
+    }
+  | { key: string; ok: false; code: string; message: string };
+
+const utf8 = new TextEncoder();
+
+/** Bytes of a length-delimited field: tag, length varint, payload. */
+const fieldLength = (n: number): number => 1 + varintLength(n) + n;
+
+/**
+ * `GetManyResponse{results: [GetManyResult{key, value: GetResponse{value, expires_at_ms} |
+ * error: KeyError{code, message}}]}`, written by hand into one buffer: each value copied
+ * once, straight from its ByteView (the server's hot path when batching).
+ */
+export function encodeGetManyResponse(answers: readonly BatchAnswerLike[]): Buffer {
+  const n = answers.length;
+  const keys: Uint8Array[] = new Array(n);
+  const errs: [Uint8Array, Uint8Array][] = new Array(n);
+  const inner: number[] = new Array(n); // GetResponse or KeyError length
+  const entry: number[] = new Array(n); // GetManyResult length
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const a = answers[i] as BatchAnswerLike;
+    const k = utf8.encode(a.key);
+    keys[i] = k;
+    let body: number;
+    if (a.ok) {
+      const len = valueLength(a.value);
+      body = len === 0 ? 0 : fieldLength(len);
+      const ms = expiryMs(a.expiresAt);
+      if (ms > 0) body += 1 + varintLength(ms);
+    } else {
+      const c = utf8.encode(a.code);
+      const m = utf8.encode(a.message);
+      errs[i] = [c, m];
+      body = (c.length ? fieldLength(c.length) : 0) + (m.length ? fieldLength(m.length) : 0);
+    }
+    inner[i] = body;
+    const e = (k.length ? fieldLength(k.length) : 0) + fieldLength(body);
+    entry[i] = e;
+    total += fieldLength(e);
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const a = answers[i] as BatchAnswerLike;
+    const k = keys[i] as Uint8Array;
+    buf[pos++] = 0x0a; // results, field 1
+    pos = writeVarint(buf, pos, entry[i] as number);
+    if (k.length) {
+      buf[pos++] = 0x0a; // key, field 1
+      pos = writeVarint(buf, pos, k.length);
+      buf.set(k, pos);
+      pos += k.length;
+    }
+    buf[pos++] = a.ok ? 0x12 : 0x1a; // value (2) or error (3)
+    pos = writeVarint(buf, pos, inner[i] as number);
+    if (a.ok) {
+      const len = valueLength(a.value);
+      if (len > 0) {
+        buf[pos++] = 0x0a;
+        pos = writeVarint(buf, pos, len);
+        pos += a.value.copyTo(buf, pos);
+      }
+      const ms = expiryMs(a.expiresAt);
+      if (ms > 0) {
+        buf[pos++] = 0x10; // expires_at_ms, field 2, varint
+        pos = writeVarint(buf, pos, ms);
+      }
+    } else {
+      const [c, m] = errs[i] as [Uint8Array, Uint8Array];
+      for (const [tag, bytes] of [
+        [0x0a, c],
+        [0x12, m],
+      ] as const) {
+        if (bytes.length === 0) continue;
+        buf[pos++] = tag;
+        pos = writeVarint(buf, pos, bytes.length);
+        buf.set(bytes, pos);
+        pos += bytes.length;
+      }
+    }
+  }
+  return buf;
+}
+
+function valueLength(v: { length?: number; byteLength?: number }): number {
+  return v.byteLength ?? v.length ?? 0;
+}
+
+function expiryMs(expiresAt: number | undefined): number {
+  return expiresAt !== undefined && Number.isFinite(expiresAt) && expiresAt > 0
+    ? Math.floor(expiresAt)
+    : 0;
+}
+
+/** One key of a decoded GetManyResponse. */
+export type DecodedResult =
+  | { key: string; ok: true; value: DecodedValue }
+  | { key: string; ok: false; code: string; message: string };
+
+const utf8Decoder = new TextDecoder();
+
+/**
+ * Parses a GetManyResponse body (the client's side of a batch) with the BinaryReader;
+ * values are views into `body`. A result with neither value nor error is an error
+ * `unknown` ("an answer we cannot read"). @throws MalformedMessage.
+ */
+export function decodeGetManyResponse(body: Uint8Array): DecodedResult[] {
+  const out: DecodedResult[] = [];
+  try {
+    const r = new BinaryReader(body);
+    while (r.pos < r.len) {
+      const [field, wt] = r.tag();
+      if (field !== 1 || wt !== WireType.LengthDelimited) {
+        skip(r, field, wt);
+        continue;
+      }
+      const end = r.uint32() + r.pos;
+      if (end > r.len) throw new MalformedMessage("truncated result");
+      let key = "";
+      let result: DecodedResult | undefined;
+      while (r.pos < end) {
+        const [f, w] = r.tag();
+        if (f === 1 && w === WireType.LengthDelimited) key = utf8Decoder.decode(r.bytes());
+        else if (f === 2 && w === WireType.LengthDelimited) {
+          const sub = new BinaryReader(r.bytes());
+          let value: Uint8Array = body.subarray(0, 0);
+          let ms = 0n;
+          while (sub.pos < sub.len) {
+            const [g, x] = sub.tag();
+            if (g === 1 && x === WireType.LengthDelimited) value = sub.bytes();
+            else if (g === 2 && x === WireType.Varint) ms = BigInt(sub.int64());
+            else skip(sub, g, x);
+          }
+          const v: DecodedValue = ms > 0n ? { value, expiresAt: Number(ms) } : { value };
+          result = { key: "", ok: true, value: v };
+        } else if (f === 3 && w === WireType.LengthDelimited) {
+          const sub = new BinaryReader(r.bytes());
+          let code = "";
+          let message = "";
+          while (sub.pos < sub.len) {
+            const [g, x] = sub.tag();
+            if (g === 1 && x === WireType.LengthDelimited) code = sub.string();
+            else if (g === 2 && x === WireType.LengthDelimited) message = sub.string();
+            else skip(sub, g, x);
+          }
+          result = { key: "", ok: false, code, message };
+        } else skip(r, f, w);
+      }
+      if (r.pos !== end) throw new MalformedMessage("result overruns its length");
+      result ??= { key: "", ok: false, code: "unknown", message: "result without value or error" };
+      result.key = key;
+      out.push(result);
+    }
+  } catch (err) {
+    if (err instanceof MalformedMessage) throw err;
+    throw new MalformedMessage(err instanceof Error ? err.message : String(err));
+  }
+  return out;
+}
+
+function skip(r: BinaryReader, field: number, wt: WireType): void {
+  if (wt === WireType.StartGroup || wt === WireType.EndGroup) {
+    throw new MalformedMessage(`unsupported wire type ${wt}`);
+  }
+  r.skip(wt, field);
 }
