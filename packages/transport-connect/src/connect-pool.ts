@@ -43,6 +43,7 @@ export class ConnectPool extends PeerPoolBase<ConnectPeer> {
           inflightBudget: o.inflightBudget,
           agentOptions: o.agentOptions,
           http2Options: o.http2Options,
+          batch: o.batch,
         }),
       disconnect: (peer) => peer.close(),
       handler,

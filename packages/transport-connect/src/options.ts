@@ -1,7 +1,6 @@
 import type { SecureClientSessionOptions } from "node:http2";
 import {
   type PeerPoolOptions,
-  positiveIntOption,
   type ResolvedPoolOptions,
   resolvePoolOptions,
 } from "@tinycache/core/transport";
@@ -32,11 +31,6 @@ export interface ConnectPoolOptions extends PeerPoolOptions {
    */
   httpVersion?: "1.1" | "2";
   /**
-   * Most keys in one GetMany (`invalid_argument` beyond).
-   * @default 1000
-   */
-  maxBatchKeys?: number;
-  /**
    * HTTP/2 client: options of `http2.connect` for each peer's session (TLS options such
    * as `ca` for `https:` peers go here).
    */
@@ -47,7 +41,6 @@ export interface ConnectPoolOptions extends PeerPoolOptions {
 export interface ResolvedOptions extends ResolvedPoolOptions {
   protocol: PeerProtocol;
   httpVersion: "1.1" | "2";
-  maxBatchKeys: number;
   http2Options: SecureClientSessionOptions | undefined;
 }
 
@@ -74,7 +67,6 @@ export function resolveOptions(o: ConnectPoolOptions): ResolvedOptions {
     ...common,
     protocol,
     httpVersion,
-    maxBatchKeys: positiveIntOption(OWNER, "maxBatchKeys", o.maxBatchKeys, 1000),
     http2Options: o.http2Options,
   };
 }

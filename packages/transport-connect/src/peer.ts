@@ -10,6 +10,8 @@ import {
 } from "@connectrpc/connect-node";
 import {
   ANSWER_FRAMING_BYTES,
+  type BatchEntry,
+  Batcher,
   type ByteBudget,
   type CallOptions,
   createAgent,
@@ -45,6 +47,8 @@ export interface ConnectPeerOptions {
   inflightBudget?: ByteBudget;
   agentOptions: HttpsAgentOptions;
   http2Options: SecureClientSessionOptions | undefined;
+  /** Batch concurrent gets through GetMany (core's Batcher). @default true */
+  batch?: boolean;
 }
 
 /** The four calls, whatever the protocol; they throw ConnectErrors. */
@@ -235,11 +239,28 @@ export class ConnectPeer implements PeerGetter {
   readonly id: string;
   readonly #rpc: Rpc;
   readonly #timeoutMs: number;
+  readonly #maxBodyBytes: number;
+  /** Batches concurrent gets into GetMany calls; undefined with batching off. */
+  readonly #batcher: Batcher | undefined;
   #closed = false;
 
   constructor(url: string, o: ConnectPeerOptions) {
     this.id = url;
     this.#timeoutMs = o.timeoutMs;
+    this.#maxBodyBytes = o.maxBodyBytes;
+    this.#batcher =
+      o.batch === false
+        ? undefined
+        : new Batcher({
+            id: url,
+            send: (group, keys, opts) =>
+              this.getMany(group, keys, opts).then((entries) => {
+                const m = new Map<string, BatchEntry>();
+                for (const e of entries) m.set(e.key, e.ok ? e : { ok: false, error: e.error });
+                return m;
+              }),
+            single: (req, opts) => this.#get(req, opts),
+          });
     this.#rpc =
       o.protocol === "connect" && o.httpVersion === "1.1"
         ? new H1Rpc(url, o)
@@ -250,7 +271,18 @@ export class ConnectPeer implements PeerGetter {
    * The owner's value. With `maxValueBytes`, the answer is not read beyond that plus its
    * framing, and a longer value fails as `unavailable`.
    */
-  async get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+  get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
+    const batcher = this.#batcher;
+    return batcher === undefined || this.#closed ? this.#get(req, opts) : batcher.get(req, opts);
+  }
+
+  /** Batch calls sent so far, and the keys they carried (for tests and benchmarks). */
+  batchStats(): { batches: number; keys: number } {
+    return { batches: this.#batcher?.batches ?? 0, keys: this.#batcher?.batchedKeys ?? 0 };
+  }
+
+  /** One key, one Get call. */
+  async #get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue> {
     const signal = opts?.signal;
     const max = opts?.maxValueBytes;
     let res: GetResponseLike;
@@ -288,7 +320,11 @@ export class ConnectPeer implements PeerGetter {
     try {
       this.#checkOpen();
       res = await this.#rpc.getMany(
-        create(pb.GetManyRequestSchema, { group, keys: keys.slice() }),
+        create(pb.GetManyRequestSchema, {
+          group,
+          keys: keys.slice(),
+          maxAnswerBytes: BigInt(this.#maxBodyBytes),
+        }),
         this.#timeoutMs,
         signal,
       );

@@ -9,11 +9,13 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import {
+  batchSizeError,
   type MountableHandler,
   mountable,
   RequestCheck,
   requestPath,
   type ServedGroup,
+  serveBatch,
 } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { codeToString, serverError } from "./codes.js";
@@ -134,41 +136,32 @@ export class CacheServer {
 
   async #getMany(req: pb.GetManyRequest, signal: AbortSignal): Promise<pb.GetManyResponse> {
     const g = this.#group(req.group);
-    if (req.keys.length > this.#o.maxBatchKeys) {
-      throw new ConnectError(
-        `${req.keys.length} keys in one GetMany, more than ${this.#o.maxBatchKeys}`,
-        Code.InvalidArgument,
-      );
-    }
-    // Each key settles on its own: one failing key does not fail the batch.
-    const results = await Promise.all(
-      req.keys.map(async (key): Promise<pb.GetManyResult> => {
-        try {
-          this.#checkKey(g, key);
-          const { value, expiresAt } = await g.serveGet(key, { signal });
-          return create(pb.GetManyResultSchema, {
-            key,
-            result: {
+    const tooMany = batchSizeError(req.keys.length, this.#o.maxBatchKeys);
+    if (tooMany !== undefined) throw new ConnectError(tooMany, Code.ResourceExhausted);
+    const max = this.#o.maxBodyBytes;
+    const asked = req.maxAnswerBytes;
+    // Each key settles on its own (core's serveBatch): one failing key does not fail the
+    // batch, and the answer stays within the asker's cap and ours.
+    const answers = await serveBatch(g, req.keys, {
+      signal,
+      keyError: (group, key) => this.#check.keyError(group, key),
+      maxAnswerBytes: asked > 0n && asked < BigInt(max) ? Number(asked) : max,
+    });
+    const results = answers.map((a) =>
+      create(pb.GetManyResultSchema, {
+        key: a.key,
+        result: a.ok
+          ? {
               case: "value",
               value: create(pb.GetResponseSchema, {
-                value: value.byteSlice(),
-                expiresAtMs: expiryOut(expiresAt),
+                value: a.value.byteSlice(),
+                expiresAtMs: expiryOut(a.expiresAt),
               }),
-            },
-          });
-        } catch (err) {
-          const ce = serverError(err, signal);
-          return create(pb.GetManyResultSchema, {
-            key,
-            result: {
+            }
+          : {
               case: "error",
-              value: create(pb.KeyErrorSchema, {
-                code: codeToString(ce.code),
-                message: ce.rawMessage,
-              }),
+              value: create(pb.KeyErrorSchema, { code: a.code, message: a.message }),
             },
-          });
-        }
       }),
     );
     return create(pb.GetManyResponseSchema, { results });
