@@ -3,7 +3,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PeerError } from "@tinycache/core";
 import { DEFAULT_SERVER_LIMITS, type GroupLookup } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
@@ -222,5 +222,66 @@ describe("createCleartextServer", () => {
     cleanups.push(() => grpc.close());
     grpc.setPeers(`http://127.0.0.1:${port}`);
     expect(dec((await grpc.peers()[0]!.get({ group: "scores", key: "Tom" })).value)).toBe("630");
+  });
+});
+
+describe("GetMany batches from a hostile or buggy peer: refused, and the node keeps serving", () => {
+  const GET_MANY = "/tinycache.v1.CacheService/GetMany";
+  const proto = { "content-type": "application/proto" };
+  const many = (keys: string[], group = "scores") =>
+    toBinary(pb.GetManyRequestSchema, create(pb.GetManyRequestSchema, { group, keys }));
+  const stillServing = async (port: number) => {
+    const ok = await httpRequest(port, "POST", GET, { headers: proto, body: getBody("Tom") });
+    expect(ok.status).toBe(200);
+  };
+
+  it("more than maxBatchKeys keys -> resource_exhausted", async () => {
+    const { port } = await served({ maxBatchKeys: 10 });
+    const keys = Array.from({ length: 11 }, (_, i) => `k${i}`);
+    const res = await httpRequest(port, "POST", GET_MANY, { headers: proto, body: many(keys) });
+    expect(JSON.parse(res.body.toString())).toMatchObject({ code: "resource_exhausted" });
+    const fine = await httpRequest(port, "POST", GET_MANY, {
+      headers: proto,
+      body: many(keys.slice(1)),
+    });
+    expect(fine.status).toBe(200);
+    await stillServing(port);
+  });
+
+  it("a body over maxBodyBytes -> resource_exhausted", async () => {
+    const { port } = await served({ maxBodyBytes: 4096 });
+    const keys = Array.from({ length: 600 }, (_, i) => `key${i}`);
+    const res = await httpRequest(port, "POST", GET_MANY, { headers: proto, body: many(keys) });
+    expect(JSON.parse(res.body.toString())).toMatchObject({ code: "resource_exhausted" });
+    await stillServing(port);
+  });
+
+  it("a malformed body -> invalid_argument", async () => {
+    const { port } = await served();
+    for (const body of [Buffer.from([0x12, 0x7f, 0x01]), Buffer.from([0xff, 0xff, 0xff])]) {
+      const res = await httpRequest(port, "POST", GET_MANY, { headers: proto, body });
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.body.toString())).toMatchObject({ code: "invalid_argument" });
+    }
+    await stillServing(port);
+  });
+
+  it("the answer stays within the asker's max_answer_bytes: the rest are resource_exhausted", async () => {
+    const { port, group } = await served();
+    for (const k of ["big1", "big2", "big3"]) group.data.set(k, { value: new Uint8Array(1000) });
+    const body = toBinary(
+      pb.GetManyRequestSchema,
+      create(pb.GetManyRequestSchema, {
+        group: "scores",
+        keys: ["big1", "big2", "big3"],
+        maxAnswerBytes: 2200n,
+      }),
+    );
+    const res = await httpRequest(port, "POST", GET_MANY, { headers: proto, body });
+    expect(res.status).toBe(200);
+    const out = fromBinary(pb.GetManyResponseSchema, res.body);
+    expect(
+      out.results.map((r) => (r.result.case === "error" ? r.result.value.code : "ok")),
+    ).toEqual(["ok", "ok", "resource_exhausted"]);
   });
 });

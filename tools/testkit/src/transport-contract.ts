@@ -123,6 +123,8 @@ export interface ContractPoolOptions<R> {
   maxInflightBodyBytes?: number;
   agentOptions?: AgentOptions;
   logger?: ContractLogger;
+  batch?: boolean;
+  maxBatchKeys?: number;
 }
 
 /** A core error with its {@link ContractPeerError.kind} (core's PeerError). */
@@ -714,6 +716,115 @@ export function describeTransportContract<R extends ContractRegistry>(
         expect((await peerError(a.group.get(long))).kind).toBe("invalid_argument");
         expect(a.calls).toEqual([]);
         expect(b.calls).toEqual([atLimit]);
+      });
+    });
+
+    describe("batched gets: invisible to callers", () => {
+      /** A `serve` that counts the peer requests reaching the pool's handler. */
+      const counted =
+        (count: { n: number }) =>
+        async (pool: ContractPool, port: number): Promise<void> => {
+          const server = (o.server ?? nodeHttpServer)((req, res) => {
+            if (pool.handler.handles(req)) count.n++;
+            pool.handler(req, res);
+          });
+          await server.listen(port, LOOPBACK);
+          cleanups.push(() => server.close());
+        };
+
+      /** A cluster whose B counts requests, warmed so A knows B (and speaks batches). */
+      const countedCluster = async (pool: Partial<ContractPoolOptions<R>> = {}) => {
+        const count = { n: 0 };
+        const c = await cluster({ pool, b: { serve: counted(count) } });
+        await c.a.group.get(c.ownedByB("warm"));
+        count.n = 0;
+        c.b.calls.length = 0;
+        return { ...c, count };
+      };
+
+      it("64 concurrent gets of B's keys at A coalesce into a few requests, each answered", async () => {
+        const { a, b, ownedByB, count } = await countedCluster();
+        const keys = Array.from({ length: 64 }, (_, i) => ownedByB(`many${i}`));
+        const got = await Promise.all(keys.map((k) => a.group.get(k)));
+        expect(got.map((v) => v.toString())).toEqual(keys.map((k) => `B:${k}`));
+        expect([...b.calls].sort()).toEqual([...keys].sort());
+        expect(a.calls).toEqual([]);
+        expect(count.n).toBeLessThanOrEqual(4);
+      });
+
+      it("with batch: false, one request per key", async () => {
+        const { a, ownedByB, count } = await countedCluster({ batch: false });
+        const keys = Array.from({ length: 16 }, (_, i) => ownedByB(`one${i}`));
+        await Promise.all(keys.map((k) => a.group.get(k)));
+        expect(count.n).toBe(16);
+      });
+
+      it("one batch, per-key outcomes: found, not found, getter error, each as a single get gives", async () => {
+        const { a, b, ownedByB, count } = await countedCluster();
+        b.load = async (key) => {
+          if (key.startsWith("nobody")) throw new NotFoundError(key);
+          if (key.startsWith("boom")) throw new Error("database is down");
+          return `B:${key}`;
+        };
+        const [found, missing, broken] = [ownedByB("found"), ownedByB("nobody"), ownedByB("boom")];
+        const out = await Promise.allSettled([found, missing, broken].map((k) => a.group.get(k)));
+        expect(out[0]?.status === "fulfilled" && out[0].value.toString()).toBe(`B:${found}`);
+        expect(out[1]?.status === "rejected" && out[1].reason).toBeInstanceOf(NotFoundError);
+        const err =
+          out[2]?.status === "rejected" ? (out[2].reason as ContractPeerError) : undefined;
+        expect(err).toBeInstanceOf(PeerError);
+        expect(err?.kind).toBe("getter_failed");
+        expect(err?.message).toContain("database is down");
+        expect([...b.calls].sort()).toEqual([found, missing, broken].sort());
+        expect(a.calls).toEqual([]);
+        expect(count.n).toBe(1);
+      });
+
+      it("one caller's abort rejects only that caller; the others of its batch are served", async () => {
+        const { a, b, ownedByB, count } = await countedCluster();
+        const slowKey = ownedByB("slow");
+        const entered = deferred<void>();
+        const gate = deferred<void>();
+        cleanups.push(() => gate.resolve());
+        b.load = async (key) => {
+          if (key === slowKey) {
+            entered.resolve();
+            await gate.promise;
+          }
+          return `B:${key}`;
+        };
+        const ac = new AbortController();
+        const slow = a.group.get(slowKey, { signal: ac.signal }).then(
+          () => "served",
+          () => "rejected",
+        );
+        const others = [ownedByB("other1"), ownedByB("other2")];
+        const served = Promise.all(others.map((k) => a.group.get(k)));
+        await entered.promise;
+        ac.abort();
+        expect(await slow).toBe("rejected");
+        gate.resolve();
+        expect((await served).map((v) => v.toString())).toEqual(others.map((k) => `B:${k}`));
+        expect(a.calls).toEqual([]);
+        expect(count.n).toBeLessThanOrEqual(2);
+      });
+
+      it("a batch to a peer that dies mid-request: every key is loaded at A, no error", async () => {
+        const { a, b, ownedByB } = await cluster({ a: { pool: { timeoutMs: 5_000 } } });
+        await a.group.get(ownedByB("warm"));
+        const keys = Array.from({ length: 8 }, (_, i) => ownedByB(`doomed${i}`));
+        const all = deferred<void>();
+        const hang = untilTestEnd();
+        b.load = async (key) => {
+          if (b.calls.length === keys.length + 1) all.resolve();
+          await hang;
+          return `B:${key}`;
+        };
+        const got = Promise.all(keys.map((k) => a.group.get(k)));
+        await all.promise; // the whole batch reached B's getter
+        await b.pool.close(); // B dies: its connections are cut mid-answer
+        expect((await got).map((v) => v.toString())).toEqual(keys.map((k) => `A:${k}`));
+        expect([...a.calls].sort()).toEqual([...keys].sort());
       });
     });
 
