@@ -6,7 +6,12 @@
  * The servers run in one child process (a peer is another process); this process runs
  * one load generator for every contender: 64 requests kept in flight for ROUND_MS,
  * rounds interleaved in rotating order (testkit `compare`). Prints req/s, p50/p99
- * latency and `goal transport-connect vs grpc-js`.
+ * latency and `goal transport-connect vs grpc-js`. Those clients send one call per get
+ * (`batch: false`): the comparison is of the RPC layer.
+ *
+ * Then the peer path, batch on vs off: ConnectPool clients (`batch: true` / `false`)
+ * fetching distinct cached keys (64 gets in flight) from the same server. Prints
+ * `goal transport-connect peer path batch on vs off`.
  */
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -65,6 +70,8 @@ function poolPeer(opts: Partial<ConnectPoolOptions>): { peer: PeerGetter; pool: 
     self: "http://127.0.0.1:2",
     registry: { getGroup: () => undefined },
     timeoutMs: 10_000, // a loaded 2-core box: measure, don't time out
+    batch: false, // one call per get: this compares the RPC layers
+    health: false,
     ...opts,
   });
   pool.setPeers(poolUrl);
@@ -137,6 +144,45 @@ goal(
   `(p10-p90 ${r.p10.toFixed(2)}-${r.p90.toFixed(2)})`,
 );
 
+// The peer path, batch on vs off: 64 gets of distinct keys in flight.
+const DISTINCT = 100;
+const on = poolPeer({ batch: true });
+const off = poolPeer({ batch: false });
+const distinct = (peer: PeerGetter) => {
+  let n = 0;
+  return () => peer.get({ group: "bench", key: `k${n++ % DISTINCT}` });
+};
+const ON = "batch on";
+const OFF = "batch off";
+const batchCmp = await compare(
+  "Peer path, 64 gets of distinct remote keys in flight: batch on vs off (fetches/s)",
+  [
+    { name: ON, run: loadLoop(ON, distinct(on.peer)) },
+    { name: OFF, run: loadLoop(OFF, distinct(off.peer)) },
+  ],
+  { rounds: ROUNDS, warmup: WARMUP },
+);
+printTable(batchCmp, OFF, "fetches/s");
+console.log("\n| impl | p50 ms | p99 ms |\n|---|---|---|");
+for (const name of batchCmp.names) {
+  const lat = latencies.get(name) ?? [];
+  console.log(`| ${name} | ${quantile(lat, 0.5).toFixed(2)} | ${quantile(lat, 0.99).toFixed(2)} |`);
+}
+const b = ratio(batchCmp, ON, OFF);
+console.log("");
+goal(
+  "transport-connect peer path batch on vs off",
+  b.median,
+  1.5,
+  `(p10-p90 ${b.p10.toFixed(2)}-${b.p90.toFixed(2)})`,
+);
+
 grpcClient.close();
-await Promise.all([h1.pool.close(), h2.pool.close(), g2.pool.close()]);
+await Promise.all([
+  h1.pool.close(),
+  h2.pool.close(),
+  g2.pool.close(),
+  on.pool.close(),
+  off.pool.close(),
+]);
 await server.kill();

@@ -31,6 +31,8 @@ if (values.mode === "bare") {
       "application/x-protobuf",
       "Content-Length",
       String(body.length),
+      "tinycache-batch",
+      "1",
     ]);
     res.end(body);
   });
