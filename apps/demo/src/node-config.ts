@@ -21,6 +21,8 @@ export interface NodeConfig {
   cacheBytes: number;
   /** Most bytes of peers' answers buffered at once (--peer-inflight-bytes). */
   peerInflightBytes: number;
+  /** Batch concurrent gets to one peer into one call (--peer-batch). */
+  peerBatch: boolean;
   hotCache: boolean;
   /** ms; Infinity = never expire, 0 = expire at once (cache nothing). */
   ttlMs: number;

@@ -78,6 +78,10 @@ Options:
   --peer-inflight-bytes <n>
                         most bytes of peers' answers buffered at once; an answer
                         that does not fit is loaded locally (default 67108864)
+  --peer-batch <on|off> send concurrent fetches of keys owned by one peer as one
+                        batch call per event-loop turn, answered key by key (only
+                        to tinycache peers; Go groupcache peers get one request per
+                        key) (default on)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
@@ -135,6 +139,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "cache-bytes": { type: "string", default: String(64 << 20) },
       "peer-inflight-bytes": { type: "string", default: String(64 << 20) },
       "hot-cache": { type: "string", default: "on" },
+      "peer-batch": { type: "string", default: "on" },
       "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
       "api-timeout-ms": { type: "string" },
@@ -223,6 +228,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     dbLatencyMs: parseCount("db-latency-ms", values["db-latency-ms"], 600_000),
     cacheBytes: parseCount("cache-bytes", values["cache-bytes"]),
     peerInflightBytes: inflightBytes(values["peer-inflight-bytes"]),
+    peerBatch: parseChoice("peer-batch", values["peer-batch"], ["on", "off"] as const) === "on",
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const) === "on",
     ttlMs:
       values["ttl-ms"] === undefined

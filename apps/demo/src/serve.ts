@@ -117,6 +117,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
 
   const peerServer = await startPeerServer({
     transport: cfg.transport,
+    batch: cfg.peerBatch,
     self: cfg.self,
     peers: cfg.peers,
     registry,

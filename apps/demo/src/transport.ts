@@ -32,6 +32,8 @@ export interface PeerServerOptions {
   secret: string | undefined;
   /** Limits of the peer server's connections. */
   serverLimits: ServerLimitsOptions;
+  /** Batch concurrent gets to one peer (the pools' `batch` option). */
+  batch: boolean;
 }
 
 /** A running peer transport: its picker (for `group.registerPeers`) and how to stop it. */
@@ -68,9 +70,18 @@ async function closeServer(server: Server, graceMs = 2000): Promise<void> {
  * Connect port speaks HTTP/1.1 and h2c (HTTP/2 cleartext, what gRPC clients use) at once.
  */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const { self, registry, timeoutMs, maxInflightBodyBytes, logger, serverLimits } = opts;
+  const { self, registry, timeoutMs, maxInflightBodyBytes, logger, serverLimits, batch } = opts;
   const auth = opts.secret === undefined ? undefined : { secret: opts.secret };
-  const common = { self, registry, timeoutMs, maxInflightBodyBytes, logger, auth, serverLimits };
+  const common = {
+    self,
+    registry,
+    timeoutMs,
+    maxInflightBodyBytes,
+    logger,
+    auth,
+    serverLimits,
+    batch,
+  };
   let pool: PeerPool;
   let server: PoolServer;
   if (opts.transport === "http") {
