@@ -18,7 +18,7 @@ import {
   serveBatch,
 } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
-import { codeToString, serverError } from "./codes.js";
+import { serverError } from "./codes.js";
 import type { ResolvedOptions } from "./options.js";
 import { decodeMessage, encodeGetResponse } from "./private/wire.js";
 
