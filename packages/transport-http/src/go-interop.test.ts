@@ -173,6 +173,20 @@ describe.skipIf(skip !== undefined)(title, () => {
     }
   }, 30_000);
 
+  it("concurrent fetches at a Node peer (batched between Node peers, one GET per key to Go): each key read once, by its owner", async () => {
+    const via = peers.find((p) => p.kind === "node") as Peer;
+    const keys = [...keysOwnedBy("go", 300, 12), ...keysOwnedBy("node", 400, 24)].filter(
+      (k) => ownerOf(k) !== via,
+    );
+    const got = await Promise.all(keys.map((key) => getVia(via, key)));
+    expect(got).toEqual(keys.map((key) => ({ status: 200, body: `v${key.slice(1)}` })));
+    for (const key of keys) {
+      await loadedBy(ownerOf(key), key);
+      expect(loaders(key), key).toEqual([ownerOf(key).url]);
+      expect(loadCount(key), key).toBe(1);
+    }
+  }, 30_000);
+
   it("keys with / + ? # % and non-ASCII reach a Go owner intact from Node", async () => {
     let found = 0;
     for (let i = 0; found < 3; i++) {
