@@ -41,6 +41,7 @@ Options:
   --data-dir <dir>      database folder (default apps/demo/data)
   --db-latency-ms <n>   extra latency per database read, in ms (default 0)
   --hot-cache <on|off>  hot cache for keys owned by other nodes (default on)
+  --peer-batch <on|off> batch concurrent fetches to one peer into one call (default on)
   --status <on|off>     the status page on the API port, http://localhost:<api-port>/status
                         (default on; it shows key names)
   --restart <on|off>    restart a node that dies unexpectedly (default on)
@@ -64,6 +65,7 @@ function parse(argv: string[]) {
       "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
       "db-latency-ms": { type: "string", default: "0" },
       "hot-cache": { type: "string", default: "on" },
+      "peer-batch": { type: "string", default: "on" },
       restart: { type: "string", default: "on" },
       status: { type: "string", default: "on" },
       "log-level": { type: "string", default: "info" },
@@ -83,6 +85,7 @@ function parse(argv: string[]) {
     dataDir: values["data-dir"],
     dbLatencyMs: parseCount("db-latency-ms", values["db-latency-ms"], 600_000),
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const),
+    peerBatch: parseChoice("peer-batch", values["peer-batch"], ["on", "off"] as const),
     restart: parseChoice("restart", values.restart, ["on", "off"] as const) === "on",
     status: parseChoice("status", values.status, ["on", "off"] as const),
     logLevel: parseChoice("log-level", values["log-level"], LOG_LEVELS),
@@ -211,7 +214,7 @@ async function main(argv: string[]): Promise<void> {
     dataDir: cfg.dataDir,
     dbLatencyMs: cfg.dbLatencyMs,
     logLevel: cfg.logLevel,
-    nodeArgs: ["--hot-cache", cfg.hotCache, "--status", cfg.status],
+    nodeArgs: ["--hot-cache", cfg.hotCache, "--peer-batch", cfg.peerBatch, "--status", cfg.status],
     restart: cfg.restart,
     logger: log,
     onLine: (port, line, stream) => {
