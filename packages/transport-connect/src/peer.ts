@@ -324,6 +324,7 @@ export class ConnectPeer implements PeerGetter {
           group,
           keys: keys.slice(),
           maxAnswerBytes: BigInt(this.#maxBodyBytes),
+          timeoutMs: Math.min(Math.floor(this.#timeoutMs), 0xffffffff),
         }),
         this.#timeoutMs,
         signal,

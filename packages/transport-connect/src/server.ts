@@ -42,7 +42,7 @@ export type PeerHandler = MountableHandler<
 /** What the server needs of the pool's options. */
 export type ServerOptions = Pick<
   ResolvedOptions,
-  "registry" | "auth" | "maxBodyBytes" | "maxBatchKeys" | "logger"
+  "registry" | "auth" | "maxBodyBytes" | "maxBatchKeys" | "logger" | "timeoutMs"
 >;
 
 const SERVICE_PATH = `/${pb.CacheService.typeName}/`;
@@ -146,6 +146,7 @@ export class CacheServer {
       signal,
       keyError: (group, key) => this.#check.keyError(group, key),
       maxAnswerBytes: asked > 0n && asked < BigInt(max) ? Number(asked) : max,
+      timeoutMs: req.timeoutMs > 0 ? req.timeoutMs : this.#o.timeoutMs,
     });
     const results = answers.map((a) =>
       create(pb.GetManyResultSchema, {

@@ -88,16 +88,18 @@ describe("batch wire: pinned against protobuf-es", () => {
   });
 
   it("GetManyRequest round-trips through protobuf-es", () => {
-    const bytes = encodeGetManyRequest("scores", ["a", "b/ü"], 1234);
+    const bytes = encodeGetManyRequest("scores", ["a", "b/ü"], 1234, 500);
     expect(fromBinary(pb.GetManyRequestSchema, bytes)).toMatchObject({
       group: "scores",
       keys: ["a", "b/ü"],
       maxAnswerBytes: 1234n,
+      timeoutMs: 500,
     });
     expect(decodeGetManyRequest(bytes)).toEqual({
       group: "scores",
       keys: ["a", "b/ü"],
       maxAnswerBytes: 1234,
+      timeoutMs: 500,
     });
     expect(() => decodeGetManyRequest(Buffer.from([0x12, 0x05, 0x61]))).toThrow();
   });

@@ -209,7 +209,12 @@ export class HttpPeer implements PeerGetter {
       });
     }
     if (sendable.length > 0) {
-      const body = encodeGetManyRequest(group, sendable, this.#maxBodyBytes);
+      const body = encodeGetManyRequest(
+        group,
+        sendable,
+        this.#maxBodyBytes,
+        this.#client.timeoutMs,
+      );
       const headers: OutgoingHttpHeaders = {
         "content-type": PROTOBUF,
         "content-length": String(body.length),

@@ -27,6 +27,7 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
       check: new RequestCheck({ auth: o.auth, maxBodyBytes: o.maxBodyBytes }),
       logger: o.logger,
       maxBatchKeys: o.maxBatchKeys,
+      timeoutMs: o.timeoutMs,
     });
     super(o, {
       name: "HttpPool",

@@ -38,6 +38,8 @@ export interface HandlerConfig {
   logger: Logger;
   /** Most keys answered in one batch (413 beyond). */
   maxBatchKeys: number;
+  /** The batch deadline when the asker sends none: the pool's timeoutMs. */
+  timeoutMs: number;
 }
 
 // Precomputed header names/values: writeHead with a flat array skips Node's header map.
@@ -130,7 +132,7 @@ function replyEmpty(res: ServerResponse): void {
  * not answered (no 404) but handed to `next`, its body unread.
  */
 export function createHandler(cfg: HandlerConfig): RequestHandler {
-  const { registry, basePath, check, logger, maxBatchKeys } = cfg;
+  const { registry, basePath, check, logger, maxBatchKeys, timeoutMs } = cfg;
   const maxBodyBytes = check.maxBodyBytes;
   const baseLen = basePath.length;
   const outside = `path outside ${basePath}`;
@@ -198,6 +200,7 @@ export function createHandler(cfg: HandlerConfig): RequestHandler {
           signal,
           keyError: check.keyError.bind(check),
           maxAnswerBytes,
+          timeoutMs: msg.timeoutMs > 0 ? msg.timeoutMs : timeoutMs,
         })
           .then((answers) => {
             if (res.headersSent || res.destroyed) return;

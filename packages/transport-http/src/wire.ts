@@ -140,6 +140,8 @@ export interface DecodedGetMany {
   keys: string[];
   /** The asker's cap on the answer, in bytes; 0 = none given. */
   maxAnswerBytes: number;
+  /** The asker's deadline for the batch, in ms; 0 = none given. */
+  timeoutMs: number;
 }
 
 /** `GetManyRequest{group, keys, max_answer_bytes}` (once per batch: the reflective API). */
@@ -147,6 +149,7 @@ export function encodeGetManyRequest(
   group: string,
   keys: readonly string[],
   maxAnswerBytes: number,
+  timeoutMs = 0,
 ): Uint8Array {
   return toBinary(
     tinycachev1.GetManyRequestSchema,
@@ -154,6 +157,7 @@ export function encodeGetManyRequest(
       group,
       keys: keys.slice(),
       maxAnswerBytes: BigInt(maxAnswerBytes),
+      timeoutMs: Math.min(Math.max(0, Math.floor(timeoutMs)), 0xffffffff),
     }),
   );
 }
@@ -166,6 +170,7 @@ export function decodeGetManyRequest(body: Uint8Array): DecodedGetMany {
     group: msg.group,
     keys: msg.keys,
     maxAnswerBytes: max > BigInt(Number.MAX_SAFE_INTEGER) ? 0 : Number(max),
+    timeoutMs: msg.timeoutMs,
   };
 }
 

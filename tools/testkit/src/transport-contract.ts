@@ -809,6 +809,24 @@ export function describeTransportContract<R extends ContractRegistry>(
         expect(count.n).toBeLessThanOrEqual(2);
       });
 
+      it("a slow key does not hold its batch: the others are served by B, the slow one loads at A", async () => {
+        const { a, b, ownedByB } = await cluster({ pool: { timeoutMs: 1_000 } });
+        await a.group.get(ownedByB("warm"));
+        const slowKey = ownedByB("stuck");
+        const hang = untilTestEnd();
+        b.load = async (key) => {
+          if (key === slowKey) await hang;
+          return `B:${key}`;
+        };
+        const others = [ownedByB("quick1"), ownedByB("quick2"), ownedByB("quick3")];
+        const got = await Promise.all([slowKey, ...others].map((k) => a.group.get(k)));
+        expect(got.map((v) => v.toString())).toEqual([
+          `A:${slowKey}`,
+          ...others.map((k) => `B:${k}`),
+        ]);
+        expect(a.calls).toEqual([slowKey]);
+      });
+
       it("a batch to a peer that dies mid-request: every key is loaded at A, no error", async () => {
         const { a, b, ownedByB } = await cluster({ a: { pool: { timeoutMs: 5_000 } } });
         await a.group.get(ownedByB("warm"));

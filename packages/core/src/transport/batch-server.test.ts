@@ -80,6 +80,26 @@ describe("serveBatch", () => {
     expect(!out[0]?.ok && out[0]?.code).toBe("canceled");
   });
 
+  it("with timeoutMs, a slow key does not hold the others: answered deadline_exceeded", async () => {
+    const g = group();
+    let release: (() => void) | undefined;
+    const serveGet = g.serveGet;
+    g.serveGet = async (key: string) => {
+      if (key === "slow") await new Promise<void>((resolve) => (release = resolve));
+      return serveGet(key);
+    };
+    const out = await serveBatch(g, ["a", "slow", "b"], { maxAnswerBytes: 1 << 20, timeoutMs: 50 });
+    expect(out.map((a) => (a.ok ? a.value.toString() : a.code))).toEqual([
+      "v:a",
+      "deadline_exceeded",
+      "v:b",
+    ]);
+    release?.();
+    // Without a slow key, the answer comes as soon as every key is done.
+    const fast = await serveBatch(g, ["c"], { maxAnswerBytes: 1 << 20, timeoutMs: 60_000 });
+    expect(fast[0]?.ok).toBe(true);
+  });
+
   it("batchSizeError refuses more than maxBatchKeys", () => {
     expect(batchSizeError(1000, 1000)).toBeUndefined();
     expect(batchSizeError(1001, 1000)).toMatch(/1001 keys/);

@@ -36,7 +36,18 @@ export interface ServeBatchOptions extends CallOptions {
    * loads them itself), so one batch cannot take unbounded memory.
    */
   maxAnswerBytes: number;
+  /**
+   * The asker's deadline for the whole batch, in ms: the answer is sent after
+   * {@link BATCH_ANSWER_FRACTION} of it at the latest, with `deadline_exceeded` for the
+   * keys still loading (the asker loads them itself, as after a single get that timed
+   * out; their loads go on and fill the cache). So one slow key does not hold the others
+   * until the whole batch times out. Default: no deadline.
+   */
+  timeoutMs?: number;
 }
+
+/** Share of the asker's deadline after which a batch is answered with what is ready. */
+export const BATCH_ANSWER_FRACTION = 0.8;
 
 /**
  * Why a batch of `count` keys is refused as a whole (a message), or undefined: more than
@@ -78,7 +89,33 @@ export async function serveBatch(
     }
     return p;
   });
-  const answers = await Promise.all(all);
+  let answers: BatchAnswer[];
+  const timeoutMs = o.timeoutMs;
+  if (timeoutMs === undefined || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    answers = await Promise.all(all);
+  } else {
+    const ready: (BatchAnswer | undefined)[] = Array.from({ length: all.length }, () => undefined);
+    all.forEach((p, i) => {
+      p.then((a) => {
+        ready[i] = a;
+      });
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(1, Math.floor(timeoutMs * BATCH_ANSWER_FRACTION)));
+    });
+    await Promise.race([Promise.all(all), late]);
+    clearTimeout(timer);
+    answers = ready.map(
+      (a, i) =>
+        a ?? {
+          key: keys[i] as string,
+          ok: false,
+          code: "deadline_exceeded",
+          message: "not loaded within the batch's deadline: load it locally",
+        },
+    );
+  }
   // The answer's bound, in request order: a value that does not fit is not sent.
   let room = o.maxAnswerBytes;
   for (let i = 0; i < answers.length; i++) {

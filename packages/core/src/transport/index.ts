@@ -30,6 +30,7 @@ export {
   type SendBatch,
 } from "./batch.js";
 export {
+  BATCH_ANSWER_FRACTION,
   BATCH_ENTRY_OVERHEAD,
   type BatchAnswer,
   batchSizeError,
