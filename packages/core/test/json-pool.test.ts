@@ -6,6 +6,8 @@ import { JsonPool } from "./json-pool.js";
 describeTransportContract({
   name: "JsonPool (TRANSPORT.md's example)",
   pool: (options) => new JsonPool(options),
+  // The example sends one request per key (a transport may add core's Batcher).
+  batches: false,
   GroupRegistry,
   NotFoundError,
   InvalidArgumentError,
