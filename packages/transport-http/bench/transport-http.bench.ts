@@ -150,6 +150,7 @@ try {
   const client = new HttpPool({
     self: "http://self.invalid",
     registry: { getGroup: () => undefined },
+    batch: false, // one request per get, as the bare loop sends (the bare server has no batches)
   });
   client.setPeers(`http://127.0.0.1:${barePort}`);
   const peer = client.peers()[0] as PeerGetter;
