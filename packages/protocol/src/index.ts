@@ -10,6 +10,8 @@
  * subpath exports `@tinycache/protocol/groupcachepb` and `@tinycache/protocol/tinycache/v1`
  * give the same modules flat.
  */
+
+export { type BatchAnswerLike, encodeGetManyResponse } from "./batch.js";
 export * as groupcachepb from "./gen/groupcachepb/groupcache_pb.js";
 export * as tinycachev1 from "./gen/tinycache/v1/cache_pb.js";
 export { varintLength, writeVarint } from "./varint.js";

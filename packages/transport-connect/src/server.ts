@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
   codeToHttpStatus,
@@ -9,6 +9,7 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import {
+  type BatchAnswer,
   batchSizeError,
   type MountableHandler,
   mountable,
@@ -17,7 +18,7 @@ import {
   type ServedGroup,
   serveBatch,
 } from "@tinycache/core/transport";
-import { tinycachev1 as pb } from "@tinycache/protocol";
+import { encodeGetManyResponse, tinycachev1 as pb } from "@tinycache/protocol";
 import { serverError } from "./codes.js";
 import type { ResolvedOptions } from "./options.js";
 import { decodeMessage, encodeGetResponse } from "./private/wire.js";
@@ -135,19 +136,7 @@ export class CacheServer {
   }
 
   async #getMany(req: pb.GetManyRequest, signal: AbortSignal): Promise<pb.GetManyResponse> {
-    const g = this.#group(req.group);
-    const tooMany = batchSizeError(req.keys.length, this.#o.maxBatchKeys);
-    if (tooMany !== undefined) throw new ConnectError(tooMany, Code.ResourceExhausted);
-    const max = this.#o.maxBodyBytes;
-    const asked = req.maxAnswerBytes;
-    // Each key settles on its own (core's serveBatch): one failing key does not fail the
-    // batch, and the answer stays within the asker's cap and ours.
-    const answers = await serveBatch(g, req.keys, {
-      signal,
-      keyError: (group, key) => this.#check.keyError(group, key),
-      maxAnswerBytes: asked > 0n && asked < BigInt(max) ? Number(asked) : max,
-      timeoutMs: req.timeoutMs > 0 ? req.timeoutMs : this.#o.timeoutMs,
-    });
+    const answers = await this.#batch(req, signal);
     const results = answers.map((a) =>
       create(pb.GetManyResultSchema, {
         key: a.key,
@@ -166,6 +155,23 @@ export class CacheServer {
       }),
     );
     return create(pb.GetManyResponseSchema, { results });
+  }
+
+  /** A GetMany's answers, key by key (see core's serveBatch). */
+  async #batch(req: pb.GetManyRequest, signal: AbortSignal): Promise<BatchAnswer[]> {
+    const g = this.#group(req.group);
+    const tooMany = batchSizeError(req.keys.length, this.#o.maxBatchKeys);
+    if (tooMany !== undefined) throw new ConnectError(tooMany, Code.ResourceExhausted);
+    const max = this.#o.maxBodyBytes;
+    const asked = req.maxAnswerBytes;
+    // Each key settles on its own (core's serveBatch): one failing key does not fail the
+    // batch, and the answer stays within the asker's cap and ours.
+    return serveBatch(g, req.keys, {
+      signal,
+      keyError: (group, key) => this.#check.keyError(group, key),
+      maxAnswerBytes: asked > 0n && asked < BigInt(max) ? Number(asked) : max,
+      timeoutMs: req.timeoutMs > 0 ? req.timeoutMs : this.#o.timeoutMs,
+    });
   }
 
   #set(req: pb.SetRequest): void {
@@ -286,9 +292,9 @@ export class CacheServer {
       case "Get":
         return this.#get(decodeMessage(pb.GetRequestSchema, body, "request"), signal);
       case "GetMany":
-        return toBinary(
-          pb.GetManyResponseSchema,
-          await this.#getMany(decodeMessage(pb.GetManyRequestSchema, body, "request"), signal),
+        // Written by hand straight from the values (the same bytes toBinary writes).
+        return encodeGetManyResponse(
+          await this.#batch(decodeMessage(pb.GetManyRequestSchema, body, "request"), signal),
         );
       case "Set":
         this.#set(decodeMessage(pb.SetRequestSchema, body, "request"));
