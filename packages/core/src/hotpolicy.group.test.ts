@@ -175,6 +175,18 @@ describe("FrequencyPromotion as a Group's default hot policy", () => {
     expect(hot.items).toBeGreaterThan(0);
   });
 
+  it("a hotCache that is not a policy object is a TypeError", () => {
+    expect(() => group({ hotCache: 42 as unknown as false })).toThrow(TypeError);
+  });
+
+  it("the default policy counts hot hits: a group's own FrequencyPromotion sees them", async () => {
+    const p = new FrequencyPromotion();
+    const { g } = group({ hotCache: p });
+    await g.get("n");
+    for (let i = 0; i < 4; i++) await g.get("n");
+    expect(p.frequency("n")).toBe(5); // one fetch + four hot hits
+  });
+
   it("hotCache: false keeps nothing; a policy without recordHit still works", async () => {
     const { g, owner } = group({ hotCache: false });
     await g.get("x");
