@@ -164,7 +164,7 @@ describe.skipIf(skipReason !== undefined)(
               .reduce((a, b) => a + b, 0);
           return (
             n("gets") >= want &&
-            total("cacheHits") >= 2 &&
+            n("cacheHits") >= 2 &&
             total("dbReads") >= reads &&
             shown.includes("Tom") &&
             shown.includes('<img src=x onerror="window.__pwned=1">')
@@ -174,10 +174,10 @@ describe.skipIf(skipReason !== undefined)(
         { timeout: 15_000 },
       );
       expect(await figure(peer(2), "gets")).toBeGreaterThanOrEqual(getsBefore + asked);
-      // Tom asked three times: answered twice from a cache, its owner's main cache or (once
-      // promoted, at random as groupcache does) the API node's hot cache.
-      const hits = await Promise.all([0, 1, 2].map((i) => figure(peer(i), "cacheHits")));
-      expect(hits.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2);
+      // Tom asked three times: the API node answered twice from its own cache, main if it
+      // owns Tom, else hot (the default FrequencyPromotion keeps a remote key from its first
+      // fetch while the hot cache has room: no dice, unlike groupcache's 1 in 10).
+      expect(await figure(peer(2), "cacheHits")).toBeGreaterThanOrEqual(2);
       // The owners read the database: the cluster as a whole read each key once.
       const reads = await Promise.all([0, 1, 2].map((i) => figure(peer(i), "dbReads")));
       expect(reads.reduce((a, b) => a + b, 0)).toBe(keys.length + 1);

@@ -1,5 +1,6 @@
 import type { ByteView } from "@tinycache/byteview";
 import { LRU_ENTRY_OVERHEAD, LRUCache } from "@tinycache/lru";
+import type { HotCacheView } from "./hotpolicy.js";
 import type { CacheStats, CacheType, RecentKey } from "./stats.js";
 
 /**
@@ -102,12 +103,16 @@ export class TwoTierCache {
   #expiring = false;
   /** For the sweep: whether an entry has expired by the clock. */
   readonly #isExpired: (key: string, e: Entry) => boolean;
+  /** Told of every hot-cache hit (the hot policy's `recordHit`), if given. */
+  readonly #onHotHit: ((key: string) => void) | undefined;
+  /** The hot cache as a hot policy may read it. */
+  readonly hotView: HotCacheView;
 
   /**
    * @param cacheBytes the budget of main + hot: `0` stores nothing, `Infinity` never
    *   evicts. Negative or NaN is a RangeError.
    */
-  constructor(cacheBytes: number, now: () => number) {
+  constructor(cacheBytes: number, now: () => number, onHotHit?: (key: string) => void) {
     if (!(cacheBytes >= 0)) {
       throw new RangeError(
         `cacheBytes must be >= 0 (0 caches nothing); use Infinity for no limit, got ${cacheBytes}`,
@@ -116,6 +121,35 @@ export class TwoTierCache {
     this.#budget = cacheBytes;
     this.#now = now;
     this.#isExpired = (_key, e) => e.expiresAt !== 0 && e.expiresAt <= now();
+    this.#onHotHit = onHotHit;
+    const hot = this.hot.lru;
+    const main = this.main.lru;
+    const budget = cacheBytes;
+    this.hotView = Object.freeze({
+      get items() {
+        return hot.size;
+      },
+      get bytes() {
+        return hot.bytes;
+      },
+      hasRoomFor(key: string, value: ByteView): boolean {
+        const size = entrySize(key, value) + LRU_ENTRY_OVERHEAD;
+        if (budget === 0 || size > budget) return false;
+        const hotAfter = hot.bytes + size;
+        // No eviction at all, or evictions that #shrink takes from main only: it evicts
+        // hot while hot > main / 8, and main settles at budget - hot.
+        return main.bytes + hotAfter <= budget || 9 * hotAfter <= budget;
+      },
+      victimKey(): string | undefined {
+        for (;;) {
+          const key = hot.peekOldestKey();
+          if (key === undefined) return undefined;
+          const e = hot.peek(key) as Entry;
+          if (e.expiresAt === 0 || e.expiresAt > now()) return key;
+          hot.delete(key); // expired: it gives its place back, it is no rival
+        }
+      },
+    });
   }
 
   /**
@@ -159,7 +193,9 @@ export class TwoTierCache {
       }
       this.main.lru.delete(key);
     }
-    return this.#lookupIn(this.hot, key);
+    const e = this.#lookupIn(this.hot, key);
+    if (e !== undefined && this.#onHotHit !== undefined) this.#onHotHit(key);
+    return e;
   }
 
   #lookupIn(tier: Tier, key: string): Entry | undefined {

@@ -2,7 +2,7 @@ import { ByteView } from "@tinycache/byteview";
 import { SingleFlight } from "@tinycache/singleflight";
 import { type Entry, entrySize, TwoTierCache } from "./cache.js";
 import { InvalidArgumentError, NotFoundError, PeerError, TinycacheError } from "./errors.js";
-import { type HotCachePolicy, RandomPromotion } from "./hotpolicy.js";
+import { FrequencyPromotion, type HotCachePolicy } from "./hotpolicy.js";
 import { ObserverCalls, peerCallOutcome, startTimer } from "./observer.js";
 import type {
   GetOptions,
@@ -220,10 +220,14 @@ export class Group implements ServedGroup {
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.#hotPolicy =
-      opts.hotCache === false
-        ? undefined
-        : (opts.hotCache ?? new RandomPromotion({ random: this.#random }));
-    this.#cache = new TwoTierCache(opts.cacheBytes, this.#now);
+      opts.hotCache === false ? undefined : (opts.hotCache ?? new FrequencyPromotion());
+    const policy = this.#hotPolicy;
+    if (policy !== undefined && (typeof policy !== "object" || policy === null)) {
+      throw new TypeError("hotCache must be a HotCachePolicy or false");
+    }
+    const recordHit =
+      typeof policy?.recordHit === "function" ? policy.recordHit.bind(policy) : undefined;
+    this.#cache = new TwoTierCache(opts.cacheBytes, this.#now, recordHit);
     const cache = this.#cache;
     const loads = this.#loads;
     this.#liveStats = liveGroupStats(
@@ -408,7 +412,7 @@ export class Group implements ServedGroup {
       if (
         !token.stale &&
         policy !== undefined &&
-        policy.shouldPromote(key, view, this.#liveStats)
+        policy.shouldPromote(key, view, this.#liveStats, this.#cache.hotView)
       ) {
         if (this.#cache.add("hot", key, entry)) stats.hotPromotions++;
       }

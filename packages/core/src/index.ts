@@ -15,7 +15,10 @@ export {
 } from "./errors.js";
 export { Group } from "./group.js";
 export {
+  FrequencyPromotion,
+  type FrequencyPromotionOptions,
   type HotCachePolicy,
+  type HotCacheView,
   RandomPromotion,
   type RandomPromotionOptions,
   RatePromotion,

@@ -90,8 +90,12 @@ export interface GroupOptions {
    */
   maxValueBytes?: number;
   /**
-   * Which values fetched from peers are kept in the hot cache. Default:
-   * `new RandomPromotion({ random })`, groupcache's 1 in 10. `false` = no hot cache.
+   * Which values fetched from peers are kept in the hot cache. `false` = no hot cache.
+   * Default: `new FrequencyPromotion()`, TinyLFU-style admission (a key is kept when the
+   * hot cache has room, or when it was accessed recently more often than the hot entry it
+   * would evict). `new RandomPromotion()` is groupcache's 1 in 10, for groupcache-identical
+   * behaviour.
+   * @default new FrequencyPromotion()
    */
   hotCache?: HotCachePolicy | false;
   /** Peers; same as calling `registerPeers` (which may then not be called again). */
@@ -128,7 +132,7 @@ export interface GroupOptions {
   observer?: GroupObserver;
   /** Clock in ms since the epoch. Default `Date.now`; inject a fake one in tests. */
   now?: () => number;
-  /** Randomness in [0, 1) for TTL jitter and the default hot policy. Default Math.random. */
+  /** Randomness in [0, 1) for TTL jitter. Default Math.random. */
   random?: () => number;
 }
 

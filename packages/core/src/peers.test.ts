@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError, NotFoundError, PeerError, type PeerErrorKind } from "./errors.js";
 import { defaultMaxValueBytes } from "./group.js";
-import { RatePromotion } from "./hotpolicy.js";
+import { RandomPromotion, RatePromotion } from "./hotpolicy.js";
 import type { GroupOptions } from "./options.js";
 import type {
   KeyRequest,
@@ -216,10 +216,12 @@ describe("loading from the owning peer", () => {
     expect(peer.gets).toHaveLength(2);
   });
 
-  it("the default hot policy promotes about 1 in 10 fetches, from the injected random", async () => {
+  it("RandomPromotion (groupcache's policy) promotes about 1 in 10 fetches, from its random", async () => {
     const draws = [0.5, 0.05, 0.99]; // only < 0.1 promotes
     const peer = new FakePeer("p1", async (r) => ({ value: bytes(r.key) }));
-    const { g } = setup(peer, { random: () => draws.shift() ?? 0.5 });
+    const { g } = setup(peer, {
+      hotCache: new RandomPromotion({ random: () => draws.shift() ?? 0.5 }),
+    });
     await g.get("a");
     await g.get("b");
     await g.get("c");

@@ -110,6 +110,14 @@ class Model {
     }
     return undefined;
   }
+  peekOldestKey(): string | undefined {
+    while (this.entries.length > 0) {
+      const last = this.entries[this.entries.length - 1] as Entry;
+      if (!this.#expired(last)) return last.key;
+      this.#remove(this.entries.length - 1, "expire");
+    }
+    return undefined;
+  }
   clear(): void {
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const e = this.entries[i] as Entry;
@@ -189,10 +197,14 @@ function run(seed: number, ops: number, maxBytes: number, maxEntries: number, de
       op = "delete";
       got = cache.delete(key);
       want = model.delete(key);
-    } else if (r < 0.88) {
+    } else if (r < 0.86) {
       op = "removeOldest";
       got = cache.removeOldest();
       want = model.removeOldest();
+    } else if (r < 0.88) {
+      op = "peekOldestKey";
+      got = cache.peekOldestKey();
+      want = model.peekOldestKey();
     } else if (r < 0.885) {
       op = "clear";
       cache.clear();

@@ -317,6 +317,29 @@ describe("recency", () => {
     expect(c.bytes).toBe(0);
   });
 
+  it("peekOldestKey names the next eviction's victim without changing recency", () => {
+    const { events, onEvicted } = recorder<string, string>();
+    const c = new LRUCache<string, string>({ maxEntries: 3, onEvicted });
+    expect(c.peekOldestKey()).toBeUndefined();
+    c.set("a", "1");
+    expect(c.peekOldestKey()).toBe("a");
+    c.set("b", "2");
+    c.set("c", "3");
+    expect(c.peekOldestKey()).toBe("a");
+    expect(c.peekOldestKey()).toBe("a"); // a peek is not a use
+    c.get("a");
+    expect(c.peekOldestKey()).toBe("b");
+    c.set("d", "4"); // evicts the key peekOldestKey named
+    expect(events).toEqual([["b", "2", "evict"]]);
+    expect(c.peekOldestKey()).toBe("c");
+    c.delete("c");
+    expect(c.peekOldestKey()).toBe("a");
+    expect(c.removeOldest()?.[0]).toBe("a");
+    expect(c.peekOldestKey()).toBe("d");
+    c.clear();
+    expect(c.peekOldestKey()).toBeUndefined();
+  });
+
   it("delete and clear report their reasons", () => {
     const { events, onEvicted } = recorder<string, string>();
     const c = new LRUCache<string, string>({ onEvicted });
@@ -478,6 +501,28 @@ describe("TTL", () => {
     expect(c.purgeExpired()).toBe(2);
     expect(c.size).toBe(0);
     expect(events.map((e) => e[2])).toEqual(["expire", "evict", "expire", "expire"]);
+  });
+
+  it("peekOldestKey drops the expired entries at the old end and names the first live one", () => {
+    const { now, advance } = clock();
+    const { events, onEvicted } = recorder<string, string>();
+    const c = new LRUCache<string, string>({ now, onEvicted });
+    c.set("a", "1", { ttlMs: 5 });
+    c.set("b", "2", { ttlMs: 5 });
+    c.set("c", "3");
+    c.set("d", "4", { ttlMs: 5 });
+    expect(c.peekOldestKey()).toBe("a");
+    advance(5);
+    expect(c.peekOldestKey()).toBe("c");
+    expect(events).toEqual([
+      ["a", "1", "expire"],
+      ["b", "2", "expire"],
+    ]);
+    expect(c.size).toBe(2); // d, expired but not at the old end, stays until met
+    c.delete("c");
+    expect(c.peekOldestKey()).toBeUndefined();
+    expect(c.size).toBe(0);
+    expect(c.bytes).toBe(0);
   });
 
   it("a cache that never uses TTL never reads the clock", () => {

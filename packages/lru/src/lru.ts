@@ -322,6 +322,25 @@ export class LRUCache<K, V> implements Iterable<[K, V]> {
     return result;
   }
 
+  /**
+   * The least recent live key (the one the next eviction takes), without changing recency,
+   * or `undefined` if there is none. O(1): like `peek`, it removes the expired entries it
+   * meets at the old end (reason `"expire"`), each at most once.
+   */
+  peekOldestKey(): K | undefined {
+    let i = this.#tail;
+    if (i === NONE) return undefined;
+    if (this.#expires !== undefined) {
+      while (i !== NONE && this.#expired(i)) {
+        this.#remove(i, "expire");
+        i = this.#tail;
+      }
+      this.#deliver();
+      if (i === NONE) return undefined;
+    }
+    return this.#keys[i] as K;
+  }
+
   /** Removes every entry (reason `"clear"`, least recent first). */
   clear(): void {
     if (this.#onEvicted !== undefined) {
