@@ -58,6 +58,8 @@ interface Contender {
   name: string;
   /** Base URL of its user API. */
   api: string;
+  /** Database reads so far, cluster-wide (tinycache's /stats), to show a workload is warm. */
+  dbReads?: () => Promise<number>;
 }
 
 const procs = new Procs();
@@ -131,7 +133,15 @@ async function startTinycache(name: string, transport: "http" | "connect"): Prom
   );
   await cluster.start();
   await waitHttp(`${cluster.apiUrl}/healthz`);
-  return { name, api: cluster.apiUrl };
+  const dbReads = async () => {
+    let sum = 0;
+    for (const p of cluster.peers) {
+      const stats = JSON.parse(await getText(`${p}/stats`)) as { db: { reads: number } };
+      sum += stats.db.reads;
+    }
+    return sum;
+  };
+  return { name, api: cluster.apiUrl, dbReads };
 }
 
 async function startRedis(): Promise<Contender> {
@@ -168,6 +178,11 @@ async function check(c: Contender): Promise<void> {
     const got = await getText(`${c.api}/api?key=${key}`);
     if (got !== want) throw new Error(`${c.name}: /api?key=${key} answered ${got}, not ${want}`);
   }
+  const res = await fetch(`${c.api}/api?key=nobody`, { signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 404 || body !== "nobody not exist") {
+    throw new Error(`${c.name}: /api?key=nobody answered ${res.status} ${body}, not 404`);
+  }
 }
 
 const fmt = (n: number | undefined, d = 2) =>
@@ -200,6 +215,7 @@ async function runWorkload(
     console.error(`${title}: warm-up round ${w + 1}: ${todo.map((c) => c.name).join(", ")}`);
   }
 
+  const readsBefore = await Promise.all(contenders.map((c) => c.dbReads?.()));
   const rounds = new Map(contenders.map((c) => [c.name, [] as Round[]]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const i of orders[r % orders.length]!) {
@@ -235,7 +251,13 @@ async function runWorkload(
       `| ${c.name} | ${Math.round(median(xs))} | ${Math.round(quantile(xs, 0.1))}-${Math.round(quantile(xs, 0.9))} | ${fmt(median(rs.map((r) => r.p50ms)))} | ${fmt(median(rs.map((r) => r.p99ms)))} | ${fmt(perRound(c.name, GO, rps)?.median)} | ${fmt(perRound(c.name, REDIS, rps)?.median)} | ${rs.reduce((n, r) => n + r.failed, 0)} |`,
     );
   }
-  console.log("");
+  const reads = await Promise.all(
+    contenders.map(async (c, i) => {
+      const after = await c.dbReads?.();
+      return after === undefined ? [] : [`${c.name} ${after - readsBefore[i]!}`];
+    }),
+  );
+  console.log(`\ninfo database reads during the measured rounds: ${reads.flat().join(", ")}\n`);
 
   const goalOf = (name: string, a: string, b: string, target: number, f = rps, inverse = false) => {
     const v = inverse ? perRound(b, a, f) : perRound(a, b, f);

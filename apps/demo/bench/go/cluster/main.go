@@ -120,7 +120,10 @@ func main() {
 			if err := group.Get(r.Context(), key, groupcache.StringSink(&v)); err != nil {
 				var nf errNotFound
 				if errors.As(err, &nf) {
-					http.Error(w, nf.Error(), http.StatusNotFound)
+					// The demo's exact 404: "K not exist", no newline.
+					w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+					w.WriteHeader(http.StatusNotFound)
+					w.Write([]byte(nf.Error()))
 				} else {
 					http.Error(w, "failed to load "+key+": "+err.Error(), http.StatusBadGateway)
 				}
