@@ -1,0 +1,154 @@
+/**
+ * Helpers of the cluster benchmark (cluster.bench.ts): which outside tools are there,
+ * one owner for every process it starts (so each exit path can stop them all), readiness
+ * by polling HTTP, and the Go peer's build and data.
+ */
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { promisify } from "node:util";
+import Database from "better-sqlite3";
+import type { Cluster } from "../src/cluster.js";
+import { seedDatabase } from "../src/db.js";
+
+export const GOPATH = process.env.TINYCACHE_GOPATH ?? process.env.GOPATH ?? "/usr/share/gocode";
+
+/** Whether `cmd` can be run at all (its exit code does not matter: `wrk -v` exits 1). */
+function runs(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: "ignore" }).error === undefined;
+}
+
+/** Why a contender's tool is missing, by tool; absent when it is there. */
+export function missingTools(): { go?: string; wrk?: string; redis?: string } {
+  const out: { go?: string; wrk?: string; redis?: string } = {};
+  if (!runs("go", ["version"])) {
+    out.go =
+      "go is not installed (apt-get install -y golang-go golang-github-golang-groupcache-dev)";
+  } else if (
+    !GOPATH.split(delimiter).some((p) =>
+      existsSync(join(p, "src/github.com/golang/groupcache/http.go")),
+    )
+  ) {
+    out.go = `github.com/golang/groupcache is not in GOPATH ${GOPATH} (apt-get install -y golang-github-golang-groupcache-dev)`;
+  }
+  if (!runs("wrk", ["-v"])) out.wrk = "wrk is not installed (apt-get install -y wrk)";
+  if (!runs("redis-server", ["--version"])) {
+    out.redis = "redis-server is not installed (apt-get install -y redis-server)";
+  }
+  return out;
+}
+
+/** Builds the Go peer (GOPATH mode, as the transport-http interop test does) into `outDir`. */
+export async function buildGoPeer(outDir: string): Promise<string> {
+  const bin = join(outDir, "groupcache-peer");
+  await promisify(execFile)("go", ["build", "-o", bin, "."], {
+    cwd: new URL("./go/cluster/", import.meta.url).pathname,
+    env: {
+      ...process.env,
+      GO111MODULE: "off",
+      GOPATH,
+      GOFLAGS: "",
+      GOCACHE: process.env.GOCACHE ?? join(tmpdir(), "tinycache-go-cache"),
+    },
+  });
+  return bin;
+}
+
+/** The demo database (seeded in `dataDir`) as name<TAB>score lines, for the Go peers. */
+export function dumpTsv(dataDir: string, out: string): void {
+  const db = new Database(seedDatabase(dataDir).file, { readonly: true });
+  try {
+    const rows = db.prepare<[], { name: string; score: string }>("SELECT name, score FROM scores");
+    const lines: string[] = [];
+    for (const { name, score } of rows.iterate()) lines.push(`${name}\t${score}\n`);
+    writeFileSync(out, lines.join(""));
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Every process the benchmark starts, so that one call stops them all, on every exit path.
+ * Children get a stdin pipe: those that can (the Go peers, the Redis API) exit when it
+ * closes, which covers a benchmark killed by SIGKILL too.
+ */
+export class Procs {
+  readonly #children = new Set<ChildProcess>();
+  readonly #clusters = new Set<Cluster>();
+  #stopping = false;
+
+  /** Starts `cmd`; an unexpected exit is reported with the last lines it wrote. */
+  spawn(name: string, cmd: string, args: string[], cwd?: string): ChildProcess {
+    const child = spawn(cmd, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const tail: string[] = [];
+    const keep = (b: Buffer) => {
+      tail.push(...b.toString().split("\n").filter(Boolean));
+      tail.splice(0, Math.max(0, tail.length - 20));
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    child.on("error", (err) => console.error(`${name}: ${err.message}`));
+    this.#children.add(child);
+    child.once("exit", (code, signal) => {
+      this.#children.delete(child);
+      if (!this.#stopping && code !== 0) {
+        console.error(`${name} exited (${code ?? signal}):\n${tail.join("\n")}`);
+      }
+    });
+    return child;
+  }
+
+  /** A cluster to stop with the rest. */
+  track(cluster: Cluster): Cluster {
+    this.#clusters.add(cluster);
+    return cluster;
+  }
+
+  /** SIGTERM to everything, SIGKILL to what is left after 3 s; resolves once all are gone. */
+  async stopAll(): Promise<void> {
+    this.#stopping = true;
+    const waits = [...this.#children].map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+      await exited;
+      clearTimeout(timer);
+    });
+    await Promise.all([...waits, ...[...this.#clusters].map((c) => c.stop())]);
+  }
+}
+
+/**
+ * Polls `url` until it answers 200 (a server that is up but not ready answers otherwise,
+ * or refuses the connection). Fails when `child` exits first or after `timeoutMs`.
+ */
+export async function waitHttp(url: string, child?: ChildProcess, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`${url}: the process exited before it answered`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      last = `${res.status} ${await res.text()}`;
+      if (res.status === 200) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await delay(50); // between attempts, so a starting server is not flooded
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms (last: ${last})`);
+}
+
+/** GET `url` and its body, or an error when the answer is not 200. */
+export async function getText(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${body}`);
+  return body;
+}

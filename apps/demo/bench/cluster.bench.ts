@@ -1,0 +1,341 @@
+/**
+ * The cluster benchmark (issue 11): the demo's API against what a team would run instead,
+ * all started here, driven by the same load in the same run (docs/benchmarks.md):
+ * - Go groupcache: three real golang/groupcache peers (go/cluster/main.go, Debian's
+ *   golang-github-golang-groupcache-dev), the API on one of them;
+ * - tinycache HTTP and tinycache Connect: three demo nodes each (dist/node.js), the API
+ *   on one of them, as `pnpm demo` runs them;
+ * - Redis + ioredis: one Node API doing cache-aside in redis-server (redis-api.ts).
+ * Every one serves the demo's SQLite rows at GET /api?key=K. wrk (-t1 -c64) asks
+ * user000001.. in a fixed order, each round going on where that contender's last stopped;
+ * rounds rotate in a Williams order after warm-up rounds that pass every key once.
+ * Workloads: 2,000 keys (warm: everything cached) and 100,000 keys (mostly the peer path).
+ * A missing tool (go, wrk, redis-server) skips what needs it, with a line saying so.
+ *
+ * Env: TINYCACHE_CLUSTER_ROUNDS (measured rounds, default 8), TINYCACHE_CLUSTER_SECONDS
+ * (per round, default 5), TINYCACHE_CLUSTER_WARMUP (least warm-up rounds, default 1).
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { HashRing } from "@tinycache/consistenthash";
+import { freePort, goal, median, quantile, roundOrders } from "@tinycache/testkit";
+import { Cluster } from "../src/cluster.js";
+import { peerUrl } from "../src/config.js";
+import { seedDatabase } from "../src/db.js";
+import { generatedKey, generatedScore } from "../src/keys.js";
+import { createLogger } from "../src/log.js";
+import { autocannonDriver, type Driver, type Round, wrkDriver } from "./cluster-load.js";
+import { buildGoPeer, dumpTsv, getText, missingTools, Procs, waitHttp } from "./cluster-procs.js";
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be an integer >= 1`);
+  return n;
+}
+const ROUNDS = envInt("TINYCACHE_CLUSTER_ROUNDS", 8);
+const SECONDS = envInt("TINYCACHE_CLUSTER_SECONDS", 5);
+const MIN_WARMUP = envInt("TINYCACHE_CLUSTER_WARMUP", 1);
+const CONNECTIONS = 64;
+/** Go's http.Transport keeps 2 idle connections per host by default: far too few here. */
+const GO_IDLE_CONNS = 256;
+const WORKLOADS = [
+  { title: "warm 2,000 keys", keys: 2_000 },
+  { title: "100,000 keys", keys: 100_000 },
+];
+const GO = "Go groupcache";
+const HTTP = "tinycache HTTP";
+const CONNECT = "tinycache Connect";
+const REDIS = "Redis + ioredis";
+
+const NODE_ENTRY = fileURLToPath(new URL("../dist/node.js", import.meta.url));
+const REDIS_API = fileURLToPath(new URL("./redis-api.ts", import.meta.url));
+const DEMO_DIR = fileURLToPath(new URL("..", import.meta.url));
+
+interface Contender {
+  name: string;
+  /** Base URL of its user API. */
+  api: string;
+  /** Database reads so far, cluster-wide (tinycache's /stats), to show a workload is warm. */
+  dbReads?: () => Promise<number>;
+}
+
+const procs = new Procs();
+const tmp = mkdtempSync(join(tmpdir(), "tinycache-cluster-bench-"));
+const dataDir = join(tmp, "data");
+const logger = createLogger({ level: "warn", base: { node: "bench" }, pretty: false });
+
+async function ports(n: number): Promise<number[]> {
+  const s = new Set<number>();
+  while (s.size < n) s.add(await freePort());
+  return [...s];
+}
+
+/**
+ * Three free peer ports whose ring gives the API node (the last) a third of each
+ * workload's keys, within a point. A ring of 50 points per node gives one node anywhere
+ * from ~25% to ~40% of the keys, depending on the URLs alone; the API node answers its
+ * own keys without a peer call, so unequal shares would decide the race, not the code.
+ * Go's ring and ours hash the same way (crc32 of i + URL, 50 points per node).
+ */
+async function clusterPorts(): Promise<[number, number, number, number]> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const [a, b, c] = await ports(3);
+    const urls = [a!, b!, c!].map((p) => peerUrl(p));
+    const ring = new HashRing().add(...urls);
+    const third = (n: number) => {
+      let own = 0;
+      for (let i = 1; i <= n; i++) if (ring.get(generatedKey(i)) === urls[2]) own++;
+      return Math.abs(own / n - 1 / 3) <= 0.01;
+    };
+    if (WORKLOADS.every((w) => third(w.keys))) return [a!, b!, c!, await freePort()];
+  }
+  throw new Error("no port triple gives the API node a third of the keys");
+}
+
+async function startGo(): Promise<Contender> {
+  const tsv = join(tmp, "scores.tsv");
+  dumpTsv(dataDir, tsv);
+  const bin = await buildGoPeer(tmp);
+  const [a, b, c, api] = await clusterPorts();
+  const peers = [a, b, c].map((p) => peerUrl(p));
+  const children = [a, b, c].map((port, i) => {
+    const args = ["--port", String(port), "--self", peers[i]!, "--peers", peers.join(",")];
+    args.push("--data", tsv, "--idle-conns-per-host", String(GO_IDLE_CONNS), "--exit-with-stdin");
+    // The API on the last peer, as the demo serves it from its third node.
+    if (i === 2) args.push("--api-port", String(api));
+    return procs.spawn(`go peer ${port}`, bin, args);
+  });
+  await Promise.all(peers.map((p, i) => waitHttp(`${p}/healthz`, children[i])));
+  await waitHttp(`http://127.0.0.1:${api}/healthz`, children[2]);
+  return { name: GO, api: `http://127.0.0.1:${api}` };
+}
+
+async function startTinycache(name: string, transport: "http" | "connect"): Promise<Contender> {
+  const [a, b, c, apiPort] = await clusterPorts();
+  const cluster = procs.track(
+    new Cluster({
+      ports: [a, b, c],
+      apiPort,
+      transport,
+      dataDir,
+      dbLatencyMs: 0,
+      logLevel: "warn",
+      nodeEntry: NODE_ENTRY,
+      restart: false,
+      logger,
+      onLine: (port, line) => {
+        if (/"level":[56]0/.test(line)) console.error(`[${name} ${port}] ${line}`);
+      },
+    }),
+  );
+  await cluster.start();
+  await waitHttp(`${cluster.apiUrl}/healthz`);
+  const dbReads = async () => {
+    let sum = 0;
+    for (const p of cluster.peers) {
+      const stats = JSON.parse(await getText(`${p}/stats`)) as { db: { reads: number } };
+      sum += stats.db.reads;
+    }
+    return sum;
+  };
+  return { name, api: cluster.apiUrl, dbReads };
+}
+
+async function startRedis(): Promise<Contender> {
+  const [redisPort, apiPort] = await ports(2);
+  const args = ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly"];
+  procs.spawn("redis-server", "redis-server", [...args, "no"]);
+  const api = procs.spawn(
+    "redis api",
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      REDIS_API,
+      "--port",
+      String(apiPort),
+      "--redis-port",
+      String(redisPort),
+      "--data-dir",
+      dataDir,
+    ],
+    DEMO_DIR,
+  ); // tsx resolves from the demo's folder
+  // 200 only once Redis answers PING: covers redis-server's start too.
+  await waitHttp(`http://127.0.0.1:${apiPort}/healthz`, api);
+  return { name: REDIS, api: `http://127.0.0.1:${apiPort}` };
+}
+
+/** Every contender must give the same answers before its speed means anything. */
+async function check(c: Contender): Promise<void> {
+  for (const [key, want] of [
+    ["Tom", "630"],
+    ["user000001", generatedScore(1)],
+  ] as const) {
+    const got = await getText(`${c.api}/api?key=${key}`);
+    if (got !== want) throw new Error(`${c.name}: /api?key=${key} answered ${got}, not ${want}`);
+  }
+  const res = await fetch(`${c.api}/api?key=nobody`, { signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 404 || body !== "nobody not exist") {
+    throw new Error(`${c.name}: /api?key=nobody answered ${res.status} ${body}, not 404`);
+  }
+}
+
+const fmt = (n: number | undefined, d = 2) =>
+  n === undefined || !Number.isFinite(n) ? "-" : n.toFixed(d);
+const kilo = (n: number) => `${(n / 1000).toFixed(1)}k`;
+
+async function runWorkload(
+  contenders: Contender[],
+  drive: Driver,
+  { title, keys }: { title: string; keys: number },
+): Promise<void> {
+  const next = new Map(contenders.map((c) => [c.name, 1]));
+  const round = async (c: Contender): Promise<Round> => {
+    const first = next.get(c.name)!;
+    const r = await drive({ url: c.api, keys, first, seconds: SECONDS, connections: CONNECTIONS });
+    next.set(c.name, ((first - 1 + r.requests) % keys) + 1);
+    return r;
+  };
+  const orders = roundOrders(contenders.length);
+
+  // Warm-up: until each contender has been asked every key once (cold loads are not what
+  // is measured), and at least MIN_WARMUP rounds each.
+  const asked = new Map(contenders.map((c) => [c.name, 0]));
+  for (let w = 0; w < 20; w++) {
+    const todo = orders[w % orders.length]!.map((i) => contenders[i]!).filter(
+      (c) => w < MIN_WARMUP || asked.get(c.name)! < keys,
+    );
+    if (todo.length === 0) break;
+    for (const c of todo) asked.set(c.name, asked.get(c.name)! + (await round(c)).requests);
+    console.error(`${title}: warm-up round ${w + 1}: ${todo.map((c) => c.name).join(", ")}`);
+  }
+
+  const readsBefore = await Promise.all(contenders.map((c) => c.dbReads?.()));
+  const rounds = new Map(contenders.map((c) => [c.name, [] as Round[]]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const i of orders[r % orders.length]!) {
+      const c = contenders[i]!;
+      rounds.get(c.name)!.push(await round(c));
+    }
+    const line = contenders.map((c) => `${c.name} ${kilo(rounds.get(c.name)![r]!.rps)}`);
+    console.error(`${title}: round ${r + 1}/${ROUNDS}: ${line.join(", ")}`);
+  }
+
+  const of = (name: string) => rounds.get(name);
+  /** Median of per-round ratios f(a) / f(b); undefined when either is missing. */
+  const perRound = (a: string, b: string, f: (r: Round) => number) => {
+    const xs = of(a);
+    const ys = of(b);
+    if (!xs || !ys) return undefined;
+    const rs = xs.map((x, i) => f(x) / f(ys[i]!));
+    return { median: median(rs), p10: quantile(rs, 0.1), p90: quantile(rs, 0.9) };
+  };
+  const rps = (r: Round) => r.rps;
+
+  console.log(
+    `\n### ${title} (wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds of ${SECONDS} s, Williams order, after warm-up)\n`,
+  );
+  console.log(
+    `| contender | req/s (median) | p10-p90 | p50 ms | p99 ms | vs ${GO} | vs ${REDIS} | failed |`,
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
+  for (const c of contenders) {
+    const rs = of(c.name)!;
+    const xs = rs.map(rps);
+    console.log(
+      `| ${c.name} | ${Math.round(median(xs))} | ${Math.round(quantile(xs, 0.1))}-${Math.round(quantile(xs, 0.9))} | ${fmt(median(rs.map((r) => r.p50ms)))} | ${fmt(median(rs.map((r) => r.p99ms)))} | ${fmt(perRound(c.name, GO, rps)?.median)} | ${fmt(perRound(c.name, REDIS, rps)?.median)} | ${rs.reduce((n, r) => n + r.failed, 0)} |`,
+    );
+  }
+  const reads = await Promise.all(
+    contenders.map(async (c, i) => {
+      const after = await c.dbReads?.();
+      return after === undefined ? [] : [`${c.name} ${after - readsBefore[i]!}`];
+    }),
+  );
+  console.log(`\ninfo database reads during the measured rounds: ${reads.flat().join(", ")}\n`);
+
+  const goalOf = (name: string, a: string, b: string, target: number, f = rps, inverse = false) => {
+    const v = inverse ? perRound(b, a, f) : perRound(a, b, f);
+    if (v === undefined) console.log(`info goal ${name}: not measured (${b} not running)`);
+    else goal(name, v.median, target, `(p10-p90 ${fmt(v.p10)}-${fmt(v.p90)})`);
+  };
+  goalOf(`${HTTP} vs ${GO}, ${title}`, HTTP, GO, 1.2);
+  goalOf(`${HTTP} vs ${REDIS}, ${title}`, HTTP, REDIS, 1.0);
+  goalOf(`${CONNECT} vs ${HTTP}, ${title}`, CONNECT, HTTP, 1.0);
+  if (keys >= 100_000) {
+    // Lower is better for latency: Go's p99 over ours, so >= 1 means ours is no worse.
+    const p99 = (r: Round) => r.p99ms;
+    goalOf(`peer-path p99, ${GO} p99 / ${HTTP} p99, ${title}`, HTTP, GO, 1.0, p99, true);
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(NODE_ENTRY)) throw new Error(`${NODE_ENTRY} is missing: run pnpm build first`);
+  const missing = missingTools();
+  console.log(
+    `## Cluster benchmark: API on one node of three; wrk -t1 -c${CONNECTIONS}; ${ROUNDS} rounds of ${SECONDS} s per workload`,
+  );
+  for (const why of Object.values(missing)) console.log(`skipped: ${why}`);
+  let drive: Driver = wrkDriver(procs);
+  if (missing.wrk) {
+    console.log("load generator: autocannon in the benchmark's process instead of wrk");
+    drive = autocannonDriver;
+  }
+  seedDatabase(dataDir);
+
+  const contenders: Contender[] = [];
+  if (!missing.go) {
+    try {
+      contenders.push(await startGo());
+      console.log(
+        `${GO}: 3 peers, Go's HTTP transport with MaxIdleConnsPerHost ${GO_IDLE_CONNS} (Go's default of 2 would make most peer fetches open a connection)`,
+      );
+    } catch (err) {
+      console.log(`skipped: ${GO} did not start: ${(err as Error).message}`);
+    }
+  }
+  contenders.push(await startTinycache(HTTP, "http"));
+  contenders.push(await startTinycache(CONNECT, "connect"));
+  if (!missing.redis) {
+    try {
+      contenders.push(await startRedis());
+    } catch (err) {
+      console.log(`skipped: ${REDIS} did not start: ${(err as Error).message}`);
+    }
+  }
+  for (const c of contenders) await check(c);
+  console.log(`contenders: ${contenders.map((c) => c.name).join(", ")}`);
+  console.log(
+    "every cluster's API node owns a third (+-1 point) of each workload's keys; the others are one peer call away",
+  );
+  for (const w of WORKLOADS) await runWorkload(contenders, drive, w);
+}
+
+let cleaning: Promise<void> | undefined;
+let interrupted = false;
+const cleanup = () => {
+  cleaning ??= procs.stopAll().finally(() => rmSync(tmp, { recursive: true, force: true }));
+  return cleaning;
+};
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: stopping every process the benchmark started`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+try {
+  await main();
+} catch (err) {
+  // After a signal, a round that fails because its processes are stopping is no news.
+  if (interrupted) await new Promise(() => {}); // the signal handler exits
+  console.error(`cluster benchmark failed: ${(err as Error).stack ?? err}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
