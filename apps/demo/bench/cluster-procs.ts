@@ -3,18 +3,16 @@
  * one owner for every process it starts (so each exit path can stop them all), readiness
  * by polling HTTP, and the Go peer's build and data.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import { buildGoProgram, whyNoGoGroupcache } from "@tinycache/testkit";
 import Database from "better-sqlite3";
 import type { Cluster } from "../src/cluster.js";
 import { seedDatabase } from "../src/db.js";
-
-export const GOPATH = process.env.TINYCACHE_GOPATH ?? process.env.GOPATH ?? "/usr/share/gocode";
 
 /** Whether `cmd` can be run at all (its exit code does not matter: `wrk -v` exits 1). */
 function runs(cmd: string, args: string[]): boolean {
@@ -24,16 +22,8 @@ function runs(cmd: string, args: string[]): boolean {
 /** Why a contender's tool is missing, by tool; absent when it is there. */
 export function missingTools(): { go?: string; wrk?: string; redis?: string } {
   const out: { go?: string; wrk?: string; redis?: string } = {};
-  if (!runs("go", ["version"])) {
-    out.go =
-      "go is not installed (apt-get install -y golang-go golang-github-golang-groupcache-dev)";
-  } else if (
-    !GOPATH.split(delimiter).some((p) =>
-      existsSync(join(p, "src/github.com/golang/groupcache/http.go")),
-    )
-  ) {
-    out.go = `github.com/golang/groupcache is not in GOPATH ${GOPATH} (apt-get install -y golang-github-golang-groupcache-dev)`;
-  }
+  const go = whyNoGoGroupcache();
+  if (go !== undefined) out.go = go;
   if (!runs("wrk", ["-v"])) out.wrk = "wrk is not installed (apt-get install -y wrk)";
   if (!runs("redis-server", ["--version"])) {
     out.redis = "redis-server is not installed (apt-get install -y redis-server)";
@@ -42,19 +32,11 @@ export function missingTools(): { go?: string; wrk?: string; redis?: string } {
 }
 
 /** Builds the Go peer (GOPATH mode, as the transport-http interop test does) into `outDir`. */
-export async function buildGoPeer(outDir: string): Promise<string> {
-  const bin = join(outDir, "groupcache-peer");
-  await promisify(execFile)("go", ["build", "-o", bin, "."], {
-    cwd: new URL("./go/cluster/", import.meta.url).pathname,
-    env: {
-      ...process.env,
-      GO111MODULE: "off",
-      GOPATH,
-      GOFLAGS: "",
-      GOCACHE: process.env.GOCACHE ?? join(tmpdir(), "tinycache-go-cache"),
-    },
-  });
-  return bin;
+export function buildGoPeer(outDir: string): Promise<string> {
+  return buildGoProgram(
+    fileURLToPath(new URL("./go/cluster/", import.meta.url)),
+    join(outDir, "groupcache-peer"),
+  );
 }
 
 /** The demo database (seeded in `dataDir`) as name<TAB>score lines, for the Go peers. */

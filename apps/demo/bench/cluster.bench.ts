@@ -346,7 +346,7 @@ async function main(): Promise<void> {
     "every cluster's API node owns a third (+-1 point) of each workload's keys; the others are one peer call away",
   );
   console.log(
-    `peer-path workload: tinycache nodes with --hot-cache off; Go peers with a ${GO_PEER_PATH_CACHE_BYTES >> 20} MiB cache (hot cache under 1/8 of the main)`,
+    `peer-path workload: tinycache nodes with --hot-cache off; Go peers with a ${GO_PEER_PATH_CACHE_BYTES >> 20} MiB cache (room for their own keys, not for the API node's remote ones)`,
   );
   for (const w of WORKLOADS) await runWorkload(w.peerPath ? peerPath : contenders, drive, w);
 }

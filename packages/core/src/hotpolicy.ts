@@ -218,6 +218,9 @@ export class FrequencyPromotion implements HotCachePolicy {
   /** Counters per row minus 1 (rows are a power of 2 long). */
   #mask: number;
   #rowWords: number;
+  /** The current key's counter per row, as #locate finds them: word index, bit shift. */
+  readonly #words = new Int32Array(ROWS);
+  readonly #shifts = new Int32Array(ROWS);
   /** Entries the sketch is sized for. */
   #entries: number;
   readonly #maxEntries: number;
@@ -311,58 +314,52 @@ export class FrequencyPromotion implements HotCachePolicy {
   }
 
   /**
+   * Where the key's counter is in each row: word index into #table and bit shift, written
+   * into #words / #shifts (preallocated: no allocation per call).
+   */
+  #locate(h: number): void {
+    const mask = this.#mask;
+    const rowWords = this.#rowWords;
+    // Kirsch-Mitzenmacher: row r's index is h1 + r * h2, from the one 32-bit hash.
+    const h2 = (Math.imul(h, 0x9e3779b1) >>> 16) | 1;
+    for (let r = 0; r < ROWS; r++) {
+      const i = (h + r * h2) & mask;
+      this.#words[r] = r * rowWords + (i >>> 3);
+      this.#shifts[r] = (i & 7) << 2;
+    }
+  }
+
+  /**
    * Adds one to the key's counter in each row (conservative update: only the smallest
    * ones grow, which keeps collisions from inflating estimates) and returns the new
    * estimate. Ages the sketch every #sampleSize calls.
    */
   #increment(h: number): number {
-    const table = this.#table;
-    const mask = this.#mask;
-    const rowWords = this.#rowWords;
-    // Kirsch-Mitzenmacher: row r's index is h1 + r * h2, from the one 32-bit hash.
-    const h2 = (Math.imul(h, 0x9e3779b1) >>> 16) | 1;
-    const i0 = h & mask;
-    const i1 = (h + h2) & mask;
-    const i2 = (h + 2 * h2) & mask;
-    const i3 = (h + 3 * h2) & mask;
-    const w0 = i0 >>> 3;
-    const w1 = rowWords + (i1 >>> 3);
-    const w2 = 2 * rowWords + (i2 >>> 3);
-    const w3 = 3 * rowWords + (i3 >>> 3);
-    const s0 = (i0 & 7) << 2;
-    const s1 = (i1 & 7) << 2;
-    const s2 = (i2 & 7) << 2;
-    const s3 = (i3 & 7) << 2;
-    const c0 = ((table[w0] as number) >>> s0) & 15;
-    const c1 = ((table[w1] as number) >>> s1) & 15;
-    const c2 = ((table[w2] as number) >>> s2) & 15;
-    const c3 = ((table[w3] as number) >>> s3) & 15;
-    const min = Math.min(c0, c1, c2, c3);
+    const min = this.#estimateHash(h); // locates the counters too
     if (min < MAX_COUNT) {
-      if (c0 === min) table[w0] = (table[w0] as number) + (1 << s0);
-      if (c1 === min) table[w1] = (table[w1] as number) + (1 << s1);
-      if (c2 === min) table[w2] = (table[w2] as number) + (1 << s2);
-      if (c3 === min) table[w3] = (table[w3] as number) + (1 << s3);
+      const table = this.#table;
+      for (let r = 0; r < ROWS; r++) {
+        const w = this.#words[r] as number;
+        const shift = this.#shifts[r] as number;
+        if ((((table[w] as number) >>> shift) & 15) === min) {
+          table[w] = (table[w] as number) + (1 << shift);
+        }
+      }
     }
     if (++this.#samples >= this.#sampleSize) this.#age();
     return min < MAX_COUNT ? min + 1 : MAX_COUNT;
   }
 
+  /** The key's estimated count: the smallest of its counters. */
   #estimateHash(h: number): number {
+    this.#locate(h);
     const table = this.#table;
-    const mask = this.#mask;
-    const rowWords = this.#rowWords;
-    const h2 = (Math.imul(h, 0x9e3779b1) >>> 16) | 1;
-    const i0 = h & mask;
-    const i1 = (h + h2) & mask;
-    const i2 = (h + 2 * h2) & mask;
-    const i3 = (h + 3 * h2) & mask;
-    return Math.min(
-      ((table[i0 >>> 3] as number) >>> ((i0 & 7) << 2)) & 15,
-      ((table[rowWords + (i1 >>> 3)] as number) >>> ((i1 & 7) << 2)) & 15,
-      ((table[2 * rowWords + (i2 >>> 3)] as number) >>> ((i2 & 7) << 2)) & 15,
-      ((table[3 * rowWords + (i3 >>> 3)] as number) >>> ((i3 & 7) << 2)) & 15,
-    );
+    let min = MAX_COUNT;
+    for (let r = 0; r < ROWS; r++) {
+      const c = ((table[this.#words[r] as number] as number) >>> (this.#shifts[r] as number)) & 15;
+      if (c < min) min = c;
+    }
+    return min;
   }
 
   /** Halves every counter (8 per word: shift, then clear what crossed a nibble). */

@@ -1,41 +1,22 @@
-/**
- * A mixed cluster: golang/groupcache peers (test/go/peer, Go's own HTTPPool) and Node
- * peers (test/cluster-node.ts, HttpPool) on one ring, fetching from each other.
- *
- * Needs the Go toolchain and Debian's golang-github-golang-groupcache-dev (the source
- * under /usr/share/gocode, or a GOPATH holding github.com/golang/groupcache); without
- * them the suite is skipped, and its title says why.
- */
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { HashRing } from "@tinycache/consistenthash";
-import { freePort, loadLine, type Spawned, spawnNode } from "@tinycache/testkit";
+import {
+  buildGoProgram,
+  freePort,
+  loadLine,
+  type Spawned,
+  spawnNode,
+  whyNoGoGroupcache,
+} from "@tinycache/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const GOPATH = process.env.TINYCACHE_GOPATH ?? process.env.GOPATH ?? "/usr/share/gocode";
 const goPeerDir = fileURLToPath(new URL("../test/go/peer", import.meta.url));
 const nodeEntry = fileURLToPath(new URL("../test/cluster-node.ts", import.meta.url));
 
-function whyNot(): string | undefined {
-  try {
-    execFileSync("go", ["version"], { stdio: "ignore" });
-  } catch {
-    return "go is not installed (apt-get install golang-go)";
-  }
-  const found = GOPATH.split(delimiter).some((p) =>
-    existsSync(join(p, "src/github.com/golang/groupcache/http.go")),
-  );
-  if (!found) {
-    return `github.com/golang/groupcache not found in GOPATH ${GOPATH} (apt-get install golang-github-golang-groupcache-dev)`;
-  }
-  return undefined;
-}
-
-const skip = whyNot();
+const skip = whyNoGoGroupcache();
 const title = skip
   ? `mixed Go + Node cluster (SKIPPED: ${skip})`
   : "mixed Go + Node cluster (golang/groupcache HTTPPool + HttpPool)";
@@ -71,17 +52,7 @@ describe.skipIf(skip !== undefined)(title, () => {
 
   beforeAll(async () => {
     binDir = mkdtempSync(join(tmpdir(), "tinycache-go-peer-"));
-    const bin = join(binDir, "peer");
-    await promisify(execFile)("go", ["build", "-o", bin, "."], {
-      cwd: goPeerDir,
-      env: {
-        ...process.env,
-        GO111MODULE: "off",
-        GOPATH,
-        GOFLAGS: "",
-        GOCACHE: process.env.GOCACHE ?? join(tmpdir(), "tinycache-go-cache"),
-      },
-    });
+    const bin = await buildGoProgram(goPeerDir, join(binDir, "peer"));
     const kinds = ["go", "node", "go", "node"] as const;
     const ports: number[] = [];
     for (let i = 0; i < kinds.length * 2; i++) ports.push(await freePort());

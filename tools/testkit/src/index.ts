@@ -4,6 +4,7 @@ export * from "./cluster-node.ts";
 export * from "./deferred.ts";
 export * from "./dnsmasq.ts";
 export * from "./fault-proxy.ts";
+export * from "./go.ts";
 export * from "./http.ts";
 export * from "./load-loop.ts";
 export * from "./netns.ts";

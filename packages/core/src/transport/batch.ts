@@ -247,46 +247,44 @@ export class Batcher {
 
   /** One key left to send: a plain get, with the signal of its (usually one) caller. */
   #flushSingle(p: Pending, key: string): void {
-    const single = this.#single as (req: KeyRequest, opts?: PeerGetOptions) => Promise<PeerValue>;
     const waiters = (p.keys.get(key) as Waiter[]).filter((w) => !w.done);
-    const req = { group: p.group, key };
+    const opts: PeerGetOptions = {};
+    if (p.maxValueBytes !== undefined) opts.maxValueBytes = p.maxValueBytes;
     if (waiters.length === 1) {
       const w = waiters[0] as Waiter;
       // The caller's own signal goes with the call: its abort is already the call's.
-      const opts: PeerGetOptions = {};
       if (w.signal !== undefined) opts.signal = w.signal;
-      if (p.maxValueBytes !== undefined) opts.maxValueBytes = p.maxValueBytes;
-      let call: Promise<PeerValue>;
-      try {
-        call = single(req, opts);
-      } catch (err) {
-        call = Promise.reject(err);
-      }
-      call.then(
-        (v) => this.#answer(p, key, { ok: true, value: v }),
-        (err: unknown) => {
-          if (w.done) return;
-          this.#settle(p, w);
-          w.reject(err);
-        },
-      );
+      this.#callSingle(p, key, opts, (err) => {
+        if (w.done) return;
+        this.#settle(p, w);
+        w.reject(err);
+      });
       return;
     }
     // Several callers of one key: one call, aborted when all of them aborted.
     const controller = new AbortController();
     p.controller = controller;
-    const opts: PeerGetOptions = { signal: controller.signal };
-    if (p.maxValueBytes !== undefined) opts.maxValueBytes = p.maxValueBytes;
+    opts.signal = controller.signal;
+    this.#callSingle(p, key, opts, (err) =>
+      this.#answer(p, key, { ok: false, error: err as PeerError }),
+    );
+  }
+
+  /** The plain get of {@link #flushSingle}: its value answers the key, `onError` the rest. */
+  #callSingle(
+    p: Pending,
+    key: string,
+    opts: PeerGetOptions,
+    onError: (err: unknown) => void,
+  ): void {
+    const single = this.#single as (req: KeyRequest, opts?: PeerGetOptions) => Promise<PeerValue>;
     let call: Promise<PeerValue>;
     try {
-      call = single(req, opts);
+      call = single({ group: p.group, key }, opts);
     } catch (err) {
       call = Promise.reject(err);
     }
-    call.then(
-      (v) => this.#answer(p, key, { ok: true, value: v }),
-      (err: unknown) => this.#answer(p, key, { ok: false, error: err as PeerError }),
-    );
+    call.then((v) => this.#answer(p, key, { ok: true, value: v }), onError);
   }
 
   #answer(p: Pending, key: string, e: BatchEntry): void {
