@@ -215,15 +215,10 @@ export class HttpPeer implements PeerGetter {
         this.#maxBodyBytes,
         this.#client.timeoutMs,
       );
-      const headers: OutgoingHttpHeaders = {
-        "content-type": PROTOBUF,
-        "content-length": String(body.length),
-      };
-      if (this.#auth !== undefined) headers[this.#auth.header] = this.#auth.secret;
       const res = await this.#client.request({
         method: "POST",
         path,
-        headers,
+        headers: this.#bodyHeaders(body),
         body,
         signal: opts.signal,
       });
@@ -253,6 +248,16 @@ export class HttpPeer implements PeerGetter {
     );
   }
 
+  /** Headers of a call with a protobuf body (and the secret, when the pool has one). */
+  #bodyHeaders(body: Uint8Array): OutgoingHttpHeaders {
+    const headers: OutgoingHttpHeaders = {
+      "content-type": PROTOBUF,
+      "content-length": String(body.length),
+    };
+    if (this.#auth !== undefined) headers[this.#auth.header] = this.#auth.secret;
+    return headers;
+  }
+
   /** Stores a value at the peer (mailgun's PUT with a SetRequest body). */
   async set(req: SetRequest, opts?: CallOptions): Promise<void> {
     const path = this.#path(req);
@@ -262,15 +267,10 @@ export class HttpPeer implements PeerGetter {
     } catch (err) {
       throw new PeerError("invalid_argument", this.id, "cannot encode SetRequest", { cause: err });
     }
-    const headers: OutgoingHttpHeaders = {
-      "content-type": PROTOBUF,
-      "content-length": String(body.length),
-    };
-    if (this.#auth !== undefined) headers[this.#auth.header] = this.#auth.secret;
     const res = await this.#client.request({
       method: "PUT",
       path,
-      headers,
+      headers: this.#bodyHeaders(body),
       body,
       signal: opts?.signal,
     });
