@@ -32,10 +32,15 @@ export type Driver = (o: LoadOptions) => Promise<Round>;
 
 const LUA = fileURLToPath(new URL("./keys.lua", import.meta.url));
 
-export function wrkDriver(procs: Procs): Driver {
+/** wrk, on CPU `cpu` (a taskset list) when given. */
+export function wrkDriver(procs: Procs, cpu?: string): Driver {
   return async ({ url, keys, first, seconds, connections }) => {
     const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", LUA, url, "--"];
-    const child = procs.spawn("wrk", "wrk", [...args, String(keys), String(first)]);
+    args.push(String(keys), String(first));
+    const child =
+      cpu === undefined
+        ? procs.spawn("wrk", "wrk", args)
+        : procs.spawn("wrk", "taskset", ["-c", cpu, "wrk", ...args]);
     let out = "";
     child.stdout?.on("data", (b: Buffer) => {
       out += b.toString();

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -29,6 +30,36 @@ export function missingTools(): { go?: string; wrk?: string; redis?: string } {
     out.redis = "redis-server is not installed (apt-get install -y redis-server)";
   }
   return out;
+}
+
+/** Where the benchmark runs: the load generator's CPU and its contenders' (taskset lists). */
+export interface Pinning {
+  loadCpu: string;
+  serverCpus: string;
+}
+
+/**
+ * Gives the load generator a CPU of its own and every contender the others: this process
+ * (and so every process it starts, which inherits its affinity) goes to `serverCpus`,
+ * and wrk is started on `loadCpu`. Unpinned, the scheduler tends to run wrk and the API
+ * process it wakes on the same CPU while the other idles, and which contender that
+ * happens to is decided at random, per process: the same cluster measured 56k req/s in
+ * one run and 74k in the next. Returns why not, when it cannot (one CPU, no taskset, or
+ * TINYCACHE_CLUSTER_PIN=0).
+ */
+export function pinCpus(): Pinning | string {
+  if (process.env.TINYCACHE_CLUSTER_PIN === "0") return "TINYCACHE_CLUSTER_PIN=0";
+  const n = availableParallelism();
+  if (n < 2) return "one CPU";
+  const loadCpu = String(n - 1);
+  const serverCpus = n === 2 ? "0" : `0-${n - 2}`;
+  const r = spawnSync("taskset", ["-a", "-p", "-c", serverCpus, String(process.pid)], {
+    stdio: "ignore",
+  });
+  if (r.error !== undefined || r.status !== 0) {
+    return `taskset failed (${r.error?.message ?? `exit ${r.status}`}; apt-get install -y util-linux)`;
+  }
+  return { loadCpu, serverCpus };
 }
 
 /** Builds the Go peer (GOPATH mode, as the transport-http interop test does) into `outDir`. */

@@ -11,9 +11,13 @@
  * rounds rotate in a Williams order after warm-up rounds that pass every key once.
  * Workloads: 2,000 keys (warm: everything cached) and 100,000 keys (mostly the peer path).
  * A missing tool (go, wrk, redis-server) skips what needs it, with a line saying so.
+ * wrk gets a CPU of its own and the contenders the rest (pinCpus: unpinned, where the
+ * scheduler put wrk decided more than the code did).
  *
  * Env: TINYCACHE_CLUSTER_ROUNDS (measured rounds, default 8), TINYCACHE_CLUSTER_SECONDS
- * (per round, default 5), TINYCACHE_CLUSTER_WARMUP (least warm-up rounds, default 1).
+ * (per round, default 5), TINYCACHE_CLUSTER_WARMUP (least warm-up rounds, default 1),
+ * TINYCACHE_CLUSTER_WORKLOADS (ids of the workloads to run, comma-separated: warm, 100k,
+ * peer-path; default all).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,7 +31,15 @@ import { seedDatabase } from "../src/db.js";
 import { generatedKey, generatedScore } from "../src/keys.js";
 import { createLogger } from "../src/log.js";
 import { autocannonDriver, type Driver, type Round, wrkDriver } from "./cluster-load.js";
-import { buildGoPeer, dumpTsv, getText, missingTools, Procs, waitHttp } from "./cluster-procs.js";
+import {
+  buildGoPeer,
+  dumpTsv,
+  getText,
+  missingTools,
+  Procs,
+  pinCpus,
+  waitHttp,
+} from "./cluster-procs.js";
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -52,11 +64,28 @@ const GO_IDLE_CONNS = 256;
  * never hits.
  */
 const WORKLOADS: Workload[] = [
-  { title: "warm 2,000 keys", keys: 2_000, peerPath: false },
-  { title: "100,000 keys", keys: 100_000, peerPath: false },
-  { title: "100,000 keys, peer path (hot caches cannot hold them)", keys: 100_000, peerPath: true },
-];
+  { id: "warm", title: "warm 2,000 keys", keys: 2_000, peerPath: false },
+  { id: "100k", title: "100,000 keys", keys: 100_000, peerPath: false },
+  {
+    id: "peer-path",
+    title: "100,000 keys, peer path (hot caches cannot hold them)",
+    keys: 100_000,
+    peerPath: true,
+  },
+].filter((w) => {
+  const only = process.env.TINYCACHE_CLUSTER_WORKLOADS;
+  if (only === undefined || only === "") return true;
+  const ids = only.split(",").map((s) => s.trim());
+  for (const id of ids) {
+    if (!["warm", "100k", "peer-path"].includes(id)) {
+      throw new Error(`TINYCACHE_CLUSTER_WORKLOADS: no workload ${id} (warm, 100k, peer-path)`);
+    }
+  }
+  return ids.includes(w.id);
+});
 interface Workload {
+  /** Its name in TINYCACHE_CLUSTER_WORKLOADS. */
+  id: string;
   title: string;
   keys: number;
   /** Runs against the clusters whose hot caches are kept small (see WORKLOADS). */
@@ -303,13 +332,24 @@ async function main(): Promise<void> {
     `## Cluster benchmark: API on one node of three; wrk -t1 -c${CONNECTIONS}; ${ROUNDS} rounds of ${SECONDS} s per workload`,
   );
   for (const why of Object.values(missing)) console.log(`skipped: ${why}`);
-  let drive: Driver = wrkDriver(procs);
+  const pinning = pinCpus();
+  if (typeof pinning === "string") {
+    console.log(`CPUs: not pinned (${pinning}): contenders and the load generator share them`);
+  } else {
+    console.log(
+      `CPUs: wrk on CPU ${pinning.loadCpu}, every contender's processes on CPU ${pinning.serverCpus} (TINYCACHE_CLUSTER_PIN=0: not pinned)`,
+    );
+  }
+  let drive: Driver = wrkDriver(procs, typeof pinning === "string" ? undefined : pinning.loadCpu);
   if (missing.wrk) {
     console.log("load generator: autocannon in the benchmark's process instead of wrk");
     drive = autocannonDriver;
   }
   seedDatabase(dataDir);
 
+  // Only the clusters some chosen workload runs against.
+  const wantMain = WORKLOADS.some((w) => !w.peerPath);
+  const wantPeerPath = WORKLOADS.some((w) => w.peerPath);
   const contenders: Contender[] = [];
   // The same contenders for the peer-path workload, with hot caches kept small.
   const peerPath: Contender[] = [];
@@ -318,8 +358,8 @@ async function main(): Promise<void> {
       const tsv = join(tmp, "scores.tsv");
       dumpTsv(dataDir, tsv);
       const bin = await buildGoPeer(tmp);
-      contenders.push(await startGo(bin, tsv));
-      peerPath.push(await startGo(bin, tsv, GO_PEER_PATH_CACHE_BYTES));
+      if (wantMain) contenders.push(await startGo(bin, tsv));
+      if (wantPeerPath) peerPath.push(await startGo(bin, tsv, GO_PEER_PATH_CACHE_BYTES));
       console.log(
         `${GO}: 3 peers, Go's HTTP transport with MaxIdleConnsPerHost ${GO_IDLE_CONNS} (Go's default of 2 would make most peer fetches open a connection)`,
       );
@@ -327,21 +367,26 @@ async function main(): Promise<void> {
       console.log(`skipped: ${GO} did not start: ${(err as Error).message}`);
     }
   }
-  contenders.push(await startTinycache(HTTP, "http"));
-  contenders.push(await startTinycache(CONNECT, "connect"));
-  peerPath.push(await startTinycache(HTTP, "http", ["--hot-cache", "off"]));
-  peerPath.push(await startTinycache(CONNECT, "connect", ["--hot-cache", "off"]));
+  if (wantMain) {
+    contenders.push(await startTinycache(HTTP, "http"));
+    contenders.push(await startTinycache(CONNECT, "connect"));
+  }
+  if (wantPeerPath) {
+    peerPath.push(await startTinycache(HTTP, "http", ["--hot-cache", "off"]));
+    peerPath.push(await startTinycache(CONNECT, "connect", ["--hot-cache", "off"]));
+  }
   if (!missing.redis) {
     try {
       const redis = await startRedis();
-      contenders.push(redis);
-      peerPath.push(redis); // Redis has no hot cache: the same API serves both
+      if (wantMain) contenders.push(redis);
+      if (wantPeerPath) peerPath.push(redis); // Redis has no hot cache: the same API serves both
     } catch (err) {
       console.log(`skipped: ${REDIS} did not start: ${(err as Error).message}`);
     }
   }
   for (const c of [...contenders, ...peerPath]) await check(c);
-  console.log(`contenders: ${contenders.map((c) => c.name).join(", ")}`);
+  const names = new Set([...contenders, ...peerPath].map((c) => c.name));
+  console.log(`contenders: ${[...names].join(", ")}`);
   console.log(
     "every cluster's API node owns a third (+-1 point) of each workload's keys; the others are one peer call away",
   );
