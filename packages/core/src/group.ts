@@ -16,10 +16,11 @@ import type {
   SetOptions,
 } from "./options.js";
 import type { CallOptions, Logger, PeerGetter, PeerPicker, ServedGroup } from "./peers.js";
-import { callSignal, raceSignal } from "./private/abort.js";
+import { type CallSignal, callSignal, raceSignal } from "./private/abort.js";
 import { Bulkhead } from "./private/bulkhead.js";
 import { overKeyBytes } from "./private/key-bytes.js";
 import { NOOP_LOGGER } from "./private/noop-logger.js";
+import { SharedTimeout } from "./private/shared-timeout.js";
 import {
   type CacheStats,
   type CacheType,
@@ -116,6 +117,9 @@ function checkCount(name: string, v: unknown, min: number): number | undefined {
 }
 
 /** A timeout: `v` if > 0 (`Infinity` = none), undefined if absent; `0` is refused. */
+/** What `#loadFromPeer` holds instead of a CallSignal when the timeout is shared. */
+const NO_CALL_SIGNAL: CallSignal = { signal: undefined, done: () => {} };
+
 function checkTimeout(name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== "number" || !(v > 0)) {
@@ -161,6 +165,8 @@ export class Group implements ServedGroup {
   readonly #maxValueBytes: number;
   readonly #hotPolicy: HotCachePolicy | undefined;
   readonly #peerTimeoutMs: number;
+  /** The peer timeout of gets whose callers passed no signal; undefined without a timeout. */
+  readonly #sharedTimeout: SharedTimeout | undefined;
   /** Bounds the getter calls running at once (and those waiting). */
   readonly #loads: Bulkhead;
   readonly #logger: Logger;
@@ -201,6 +207,10 @@ export class Group implements ServedGroup {
       defaultMaxValueBytes(opts.cacheBytes);
     this.#peerTimeoutMs =
       checkTimeout("peerTimeoutMs", opts.peerTimeoutMs) ?? DEFAULT_PEER_TIMEOUT_MS;
+    this.#sharedTimeout =
+      this.#peerTimeoutMs > 0 && Number.isFinite(this.#peerTimeoutMs)
+        ? new SharedTimeout(this.#peerTimeoutMs)
+        : undefined;
     this.#loads = new Bulkhead(
       checkCount("maxConcurrentLoads", opts.maxConcurrentLoads, 1) ?? DEFAULT_MAX_CONCURRENT_LOADS,
       checkCount("maxQueuedLoads", opts.maxQueuedLoads, 0) ?? DEFAULT_MAX_QUEUED_LOADS,
@@ -358,7 +368,15 @@ export class Group implements ServedGroup {
         try {
           const owner = forward ? this.#picker?.pickPeer(key) : undefined;
           if (owner !== undefined) {
-            const fromOwner = await this.#loadFromPeer(owner, key, flightSignal, token);
+            // A flight started without a signal gets one that never aborts (singleflight):
+            // its peer call can then share a coarse timeout with others (SharedTimeout).
+            const fromOwner = await this.#loadFromPeer(
+              owner,
+              key,
+              flightSignal,
+              token,
+              signal !== undefined,
+            );
             if (fromOwner !== undefined) return fromOwner;
           }
           return await this.#loadLocally(key, flightSignal, token);
@@ -376,23 +394,38 @@ export class Group implements ServedGroup {
     key: string,
     signal: AbortSignal,
     token: LoadToken,
+    abortable: boolean,
   ): Promise<Entry | undefined> {
     const stats = this.#stats;
-    const call = callSignal(signal, this.#peerTimeoutMs);
+    const shared = abortable ? undefined : this.#sharedTimeout;
+    const call = shared === undefined ? callSignal(signal, this.#peerTimeoutMs) : NO_CALL_SIGNAL;
     const max = this.#maxValueBytes;
+    const req = { group: this.name, key };
     // Timed from here to the answer's use or refusal: one event per call, in either branch.
     const observer = this.#observer;
     const start = observer === undefined ? 0 : startTimer();
+    let timeoutSignal: AbortSignal | undefined;
     try {
-      const got = await raceSignal(
-        peer.get(
-          { group: this.name, key },
-          max === Number.POSITIVE_INFINITY
-            ? { signal: call.signal ?? signal }
-            : { signal: call.signal ?? signal, maxValueBytes: max },
-        ),
-        call.signal,
-      );
+      const got =
+        shared === undefined
+          ? await raceSignal(
+              peer.get(
+                req,
+                max === Number.POSITIVE_INFINITY
+                  ? { signal: call.signal ?? signal }
+                  : { signal: call.signal ?? signal, maxValueBytes: max },
+              ),
+              call.signal,
+            )
+          : await shared.run((s) => {
+              timeoutSignal = s;
+              return peer.get(
+                req,
+                max === Number.POSITIVE_INFINITY
+                  ? { signal: s }
+                  : { signal: s, maxValueBytes: max },
+              );
+            });
       const value = got?.value;
       // Checked before any copy, for a transport that did not cut the answer off itself.
       if (value instanceof Uint8Array && value.byteLength > max) {
@@ -418,7 +451,11 @@ export class Group implements ServedGroup {
       }
       return entry;
     } catch (err) {
-      observer?.peerCall(peer.id, peerCallOutcome(err, signal, call.signal), start);
+      observer?.peerCall(
+        peer.id,
+        peerCallOutcome(err, signal, call.signal ?? timeoutSignal),
+        start,
+      );
       if (signal.aborted) throw signal.reason; // every caller gave up: nobody to serve
       if (err instanceof PeerError) {
         if (err.kind === "not_found") {

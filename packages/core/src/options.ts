@@ -105,6 +105,9 @@ export interface GroupOptions {
    * of the transport's own. A timed-out get counts a peer error and loads locally, so keep
    * it above the owner's slowest getter. Default 10_000; `Infinity` = no timeout of its
    * own. `0` is a RangeError (it would time out every call): use `Infinity` for none.
+   * The gets of callers that passed no signal share one timer per 1/16 of this time (an
+   * AbortController and a timer per call cost more than the rest of a remote get), so
+   * theirs fires between `peerTimeoutMs` and `peerTimeoutMs * 17/16` after the call.
    */
   peerTimeoutMs?: number;
   /**

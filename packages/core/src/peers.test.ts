@@ -153,6 +153,26 @@ describe("loading from the owning peer", () => {
     expect(g.stats.peerErrors).toBe(1);
   });
 
+  it("gets without a signal share one timeout signal; a caller's own signal gets its own", async () => {
+    const signals: (AbortSignal | undefined)[] = [];
+    const peer = new FakePeer("p1", async (req) => ({ value: bytes(`remote:${req.key}`) }));
+    const get = peer.get.bind(peer);
+    peer.get = (req, opts) => {
+      signals.push(opts?.signal);
+      return get(req, opts);
+    };
+    const { g } = setup(peer, { hotCache: false });
+    await Promise.all(["a", "b", "c"].map((k) => g.get(k)));
+    expect(signals).toHaveLength(3);
+    expect(new Set(signals).size).toBe(1);
+    expect(signals[0]?.aborted).toBe(false);
+    const ac = new AbortController();
+    await g.get("d", { signal: ac.signal });
+    expect(signals[3]).not.toBe(signals[0]);
+    ac.abort();
+    expect(signals[0]?.aborted).toBe(false); // one caller's abort reaches nobody else
+  });
+
   it("peerTimeoutMs Infinity: no timeout of its own, however long the owner takes", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     try {
@@ -161,7 +181,9 @@ describe("loading from the owning peer", () => {
         const peer = new FakePeer("p1", () => gate.promise);
         const { g, getter } = setup(peer, peerTimeoutMs === undefined ? {} : { peerTimeoutMs });
         const got = g.get("k");
-        await vi.advanceTimersByTimeAsync(10_000); // the default timeout
+        // The default timeout; shared by the gets that start close together, it may fire
+        // up to 1/16 late (see peerTimeoutMs).
+        await vi.advanceTimersByTimeAsync(10_000 + 10_000 / 16);
         expect(peer.lastSignal?.aborted).toBe(peerTimeoutMs === undefined);
         gate.resolve({ value: bytes("remote") });
         expect((await got).toString()).toBe(peerTimeoutMs === undefined ? "local:k" : "remote");

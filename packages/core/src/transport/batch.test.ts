@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { PeerError } from "../errors.js";
 import type { KeyRequest, PeerGetOptions, PeerValue } from "../peers.js";
@@ -267,6 +268,43 @@ describe("Batcher", () => {
     acs[1]?.abort();
     expect(calls[0]?.opts.signal.aborted).toBe(true);
     for (const r of await Promise.all(ps)) expect(kind(r)).toBe("aborted");
+  });
+
+  it("callers sharing one signal (a group's shared timeout) add one listener per batch", async () => {
+    const { batcher, calls, sent } = harness();
+    const shared = new AbortController();
+    const own = new AbortController();
+    const ps = ["a", "b", "c"].map((key) =>
+      settle(batcher.get({ group: "g", key }, { signal: shared.signal })),
+    );
+    const d = settle(batcher.get({ group: "g", key: "d" }, { signal: own.signal }));
+    await sent(1);
+    expect(getEventListeners(shared.signal, "abort")).toHaveLength(1);
+    expect(getEventListeners(own.signal, "abort")).toHaveLength(1);
+    shared.abort();
+    for (const r of await Promise.all(ps)) expect(kind(r)).toBe("aborted");
+    expect(calls[0]?.opts.signal.aborted).toBe(false); // d still waits
+    calls[0]?.resolve(["A", "B", "C", "D"].map((v) => ({ ok: true, value: { value: enc(v) } })));
+    expect(val(await d)).toBe("D");
+    // Every caller settled: no listener is left behind.
+    expect(getEventListeners(own.signal, "abort")).toHaveLength(0);
+  });
+
+  it("listeners go once the batch is answered, on every signal its callers passed", async () => {
+    const { batcher, calls, sent } = harness();
+    const shared = new AbortController();
+    const ps = ["a", "b"].map((key) =>
+      settle(batcher.get({ group: "g", key }, { signal: shared.signal })),
+    );
+    await sent(1);
+    calls[0]?.resolve([
+      { ok: true, value: { value: enc("A") } },
+      { ok: false, error: new PeerError("not_found", ID, "no b") },
+    ]);
+    const [ra, rb] = await Promise.all(ps);
+    expect(val(ra as Outcome)).toBe("A");
+    expect(kind(rb as Outcome)).toBe("not_found");
+    expect(getEventListeners(shared.signal, "abort")).toHaveLength(0);
   });
 
   it("an already aborted signal rejects at once and queues nothing", async () => {

@@ -62,8 +62,13 @@ interface Waiter {
   resolve(v: PeerValue): void;
   reject(err: unknown): void;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   done: boolean;
+}
+
+/** The waiters of one batch that passed one signal: one abort listener for them all. */
+interface Watch {
+  waiters: Waiter[];
+  onAbort: () => void;
 }
 
 /** A batch being collected (then in flight): keys of one group and one maxValueBytes. */
@@ -76,6 +81,12 @@ interface Pending {
   /** Callers not yet settled (for aborting the call when it reaches 0). */
   live: number;
   controller: AbortController | undefined;
+  /**
+   * Waiters by the signal they passed. Calls often share one (a Group's shared peer
+   * timeout): one listener per signal and batch, not one per key, as Node's EventTarget
+   * costs ~1 us per listener added and removed.
+   */
+  watches: Map<AbortSignal, Watch> | undefined;
 }
 
 /**
@@ -130,12 +141,13 @@ export class Batcher {
         keyBytes: 0,
         live: 0,
         controller: undefined,
+        watches: undefined,
       };
       this.#collecting.set(slot, p);
     }
     const pending = p;
     return new Promise<PeerValue>((resolve, reject) => {
-      const w: Waiter = { resolve, reject, signal, onAbort: undefined, done: false };
+      const w: Waiter = { resolve, reject, signal, done: false };
       let list = pending.keys.get(req.key);
       if (list === undefined) {
         list = [];
@@ -144,15 +156,7 @@ export class Batcher {
       }
       list.push(w);
       pending.live++;
-      if (signal !== undefined) {
-        w.onAbort = () => {
-          if (w.done) return;
-          this.#settle(pending, w);
-          reject(this.#aborted(signal));
-          if (pending.live === 0) pending.controller?.abort(signal.reason);
-        };
-        signal.addEventListener("abort", w.onAbort, { once: true });
-      }
+      if (signal !== undefined) this.#watch(pending, signal, w);
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(this.#flushAll);
@@ -169,10 +173,38 @@ export class Batcher {
     for (const p of all.values()) this.#flush(p);
   };
 
+  /** Rejects `w` when `signal` aborts (one listener per signal and batch). */
+  #watch(p: Pending, signal: AbortSignal, w: Waiter): void {
+    p.watches ??= new Map();
+    const known = p.watches.get(signal);
+    if (known !== undefined) {
+      known.waiters.push(w);
+      return;
+    }
+    const watch: Watch = {
+      waiters: [w],
+      onAbort: () => {
+        p.watches?.delete(signal);
+        for (const x of watch.waiters) {
+          if (x.done) continue;
+          this.#settle(p, x);
+          x.reject(this.#aborted(signal));
+        }
+        if (p.live === 0) p.controller?.abort(signal.reason);
+      },
+    };
+    p.watches.set(signal, watch);
+    signal.addEventListener("abort", watch.onAbort, { once: true });
+  }
+
   #settle(p: Pending, w: Waiter): void {
     w.done = true;
     p.live--;
-    if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
+    if (p.live === 0 && p.watches !== undefined) {
+      // Every caller settled: no abort matters any more.
+      for (const [signal, watch] of p.watches) signal.removeEventListener("abort", watch.onAbort);
+      p.watches = undefined;
+    }
   }
 
   #aborted(signal: AbortSignal): PeerError {
