@@ -103,4 +103,58 @@ describe("batch wire: pinned against protobuf-es", () => {
     });
     expect(() => decodeGetManyRequest(Buffer.from([0x12, 0x05, 0x61]))).toThrow();
   });
+
+  it("GetManyRequest bytes are protobuf-es's, byte for byte (the hand encoder's oracle)", () => {
+    const cases: [string, string[], number, number][] = [
+      ["scores", ["a", "b/ü", "", "🙂".repeat(3)], 1234, 500],
+      ["", [], 0, 0],
+      ["g", ["x".repeat(300)], 2 ** 40, 0xffffffff],
+      ["grüppe", Array.from({ length: 64 }, (_, i) => `user${i}`), 0, 1],
+    ];
+    for (const [group, keys, maxAnswerBytes, timeoutMs] of cases) {
+      const want = toBinary(
+        pb.GetManyRequestSchema,
+        create(pb.GetManyRequestSchema, {
+          group,
+          keys,
+          maxAnswerBytes: BigInt(maxAnswerBytes),
+          timeoutMs,
+        }),
+      );
+      expect(Buffer.from(encodeGetManyRequest(group, keys, maxAnswerBytes, timeoutMs))).toEqual(
+        Buffer.from(want),
+      );
+    }
+    // The decoder reads protobuf-es's bytes back, and skips fields it does not know.
+    const known = toBinary(
+      pb.GetManyRequestSchema,
+      create(pb.GetManyRequestSchema, {
+        group: "grüppe",
+        keys: ["", "a", "🙂"],
+        maxAnswerBytes: 99n,
+        timeoutMs: 7,
+      }),
+    );
+    const unknownFields = Buffer.from([0x28, 0x05, 0x3a, 0x02, 0x68, 0x69]); // 5: 5, 7: "hi"
+    expect(decodeGetManyRequest(Buffer.concat([unknownFields, known, unknownFields]))).toEqual({
+      group: "grüppe",
+      keys: ["", "a", "🙂"],
+      maxAnswerBytes: 99,
+      timeoutMs: 7,
+    });
+    for (const bad of [
+      Buffer.from([0x12, 0x05, 0x61]), // a key longer than the body
+      Buffer.from([0x0b]), // a group (wire type 3)
+      Buffer.from([0x18, 0xff]), // a varint cut short
+    ]) {
+      expect(() => decodeGetManyRequest(bad)).toThrow(MalformedMessage);
+    }
+    // Out of range: clamped as before (no negative varints, timeout within uint32).
+    expect(decodeGetManyRequest(encodeGetManyRequest("g", ["k"], -5, 2 ** 40))).toEqual({
+      group: "g",
+      keys: ["k"],
+      maxAnswerBytes: 0,
+      timeoutMs: 0xffffffff,
+    });
+  });
 });
