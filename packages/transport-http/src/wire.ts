@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { groupcachepb, tinycachev1, varintLength, writeVarint } from "@tinycache/protocol";
+import { groupcachepb, varintLength, writeVarint } from "@tinycache/protocol";
 
 /**
  * The groupcachepb messages on the wire. Each hot-path codec is the fastest that
