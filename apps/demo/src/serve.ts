@@ -53,7 +53,13 @@ export async function run(cfg: NodeConfig): Promise<void> {
 
   const apiResponses = new Map<number, number>();
   const startedAt = Date.now();
-  const metrics = createMetrics({ dbReads: () => db.reads, apiResponses });
+  // The peer transport's pool, once it is up (below): /stats and /metrics read it.
+  let pool: PeerPool | undefined;
+  const metrics = createMetrics({
+    dbReads: () => db.reads,
+    apiResponses,
+    peerBatches: () => pool?.stats().peerBatches ?? [],
+  });
   const registry = new GroupRegistry();
   const group = registry.newGroup({
     name: GROUP_NAME,
@@ -76,7 +82,6 @@ export async function run(cfg: NodeConfig): Promise<void> {
 
   metrics.tinycache.watch(group);
   let membership: Awaited<ReturnType<typeof startMembership>>;
-  let pool: PeerPool | undefined;
   const peerHistory = new PeerHistory();
   const stats = () => ({
     node: {
@@ -103,6 +108,9 @@ export async function run(cfg: NodeConfig): Promise<void> {
     },
     // Each peer's health as this node judges it (unhealthy: its keys load here).
     peerHealth: pool?.stats().peers ?? [],
+    // Per remote peer: batch calls this node sent it and the keys they carried
+    // (batchedKeys / batches = keys per batch call; a lone key's plain get counts in neither).
+    peerBatches: pool?.stats().peerBatches ?? [],
     membership: membershipStats(cfg, membership, peerHistory),
     db: { file: db.file, reads: db.reads, latencyMs: cfg.dbLatencyMs },
     memory: memoryStats(cfg.cacheBytes, group.maxValueBytes),

@@ -228,7 +228,7 @@ describe("GET /status and /", () => {
     expect((await get(`${apiB}/api?key=Tom`)).body).toBe("630");
   });
 
-  it("/stats still needs the secret; with it, it carries the recent keys and the peer-list history", async () => {
+  it("/stats still needs the secret; with it, it carries the recent keys, the peer-list history and each peer's batch counters (in /metrics too)", async () => {
     expect((await get(`${urlA}/stats`)).status).toBe(401);
     const res = await get(`${urlA}/stats`, { headers: { "x-tinycache-auth": SECRET } });
     const stats = JSON.parse(res.body);
@@ -236,5 +236,31 @@ describe("GET /status and /", () => {
     expect(stats.membership.history).toEqual([
       { at: expect.any(String), peers, joined: peers, left: [] },
     ]);
+    // Every remote peer, in list order, reachable or not (whether gets were batched
+    // depends on timing here; the pools' tests pin the counts).
+    const remote = peers.filter((u) => u !== urlA);
+    const batches: Array<{ url: string; batches: number; batchedKeys: number }> = stats.peerBatches;
+    expect(batches).toEqual(
+      remote.map((url) => ({
+        url,
+        batches: expect.any(Number),
+        batchedKeys: expect.any(Number),
+      })),
+    );
+    // A batch carries two keys at least (a lone key goes as a plain get, uncounted).
+    for (const b of batches) expect(b.batchedKeys).toBeGreaterThanOrEqual(2 * b.batches);
+
+    // /metrics has the same counters per peer (no peer call in between).
+    const metrics = await get(`${urlA}/metrics`);
+    expect(metrics.status).toBe(200);
+    const sample = (name: string, url: string) =>
+      metrics.body
+        .split("\n")
+        .find((l) => l.startsWith(`${name}{peer="${url}"} `))
+        ?.split(" ")[1];
+    for (const b of batches) {
+      expect(sample("tinycache_demo_peer_batches_total", b.url)).toBe(String(b.batches));
+      expect(sample("tinycache_demo_peer_batched_keys_total", b.url)).toBe(String(b.batchedKeys));
+    }
   });
 });

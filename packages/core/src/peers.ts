@@ -63,6 +63,13 @@ export interface PeerGetter {
   get(req: KeyRequest, opts?: PeerGetOptions): Promise<PeerValue>;
   set(req: SetRequest, opts?: CallOptions): Promise<void>;
   remove(req: KeyRequest, opts?: CallOptions): Promise<void>;
+  /**
+   * Optional, for transports that batch gets (core's transport `Batcher`): the batch calls
+   * sent to this peer so far and the keys they carried (a lone key sent as a plain get
+   * counts in neither). A pool reports it per peer in `pool.stats().peerBatches`; groups
+   * never call it.
+   */
+  batchStats?(): { batches: number; keys: number };
 }
 
 /** Chooses the owner of a key. */

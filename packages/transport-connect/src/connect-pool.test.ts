@@ -142,6 +142,27 @@ describe.each(variants)("client $protocol over HTTP/$httpVersion", (v) => {
     expect((await peerError(peer.getMany("nope", ["Tom"]))).kind).toBe("unavailable");
   });
 
+  it("sends concurrent gets of one peer as one GetMany and counts it per peer in stats().peerBatches; a lone get counts nothing", async () => {
+    for (const batch of [true, false]) {
+      const { client, group, url } = await pair({ ...v, batch });
+      const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+      for (const k of keys) group.data.set(k, { value: enc(`v:${k}`) });
+      // Through the pool, as core asks it (the health-watched getter).
+      const get = (key: string) => {
+        const peer = client.pickPeer(key);
+        if (peer === undefined) throw new Error(`no owner of ${key}`);
+        return peer.get({ group: "scores", key });
+      };
+      expect(dec((await get("Tom")).value)).toBe("630");
+      expect(client.stats().peerBatches).toEqual([{ url, batches: 0, batchedKeys: 0 }]);
+      const got = await Promise.all(keys.map(get));
+      expect(got.map((x) => dec(x.value))).toEqual(keys.map((k) => `v:${k}`));
+      expect(client.stats().peerBatches).toEqual([
+        batch ? { url, batches: 1, batchedKeys: 10 } : { url, batches: 0, batchedKeys: 0 },
+      ]);
+    }
+  });
+
   it("times out as unavailable and the server stops waiting", async () => {
     // Long enough that the request surely reaches the server on a loaded machine first.
     const { peer, group } = await pair({ ...v, timeoutMs: 1_000 });

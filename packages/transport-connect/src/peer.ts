@@ -276,7 +276,11 @@ export class ConnectPeer implements PeerGetter {
     return batcher === undefined || this.#closed ? this.#get(req, opts) : batcher.get(req, opts);
   }
 
-  /** Batch calls sent so far, and the keys they carried (for tests and benchmarks). */
+  /**
+   * GetMany calls sent to this peer so far by the batcher, and the keys they carried (a
+   * lone key sent as a plain Get counts in neither; zeros with batching off). The pool
+   * reports them per peer in `pool.stats().peerBatches` (core's `PeerGetter.batchStats`).
+   */
   batchStats(): { batches: number; keys: number } {
     return { batches: this.#batcher?.batches ?? 0, keys: this.#batcher?.batchedKeys ?? 0 };
   }

@@ -145,10 +145,18 @@ describe("HttpPool client: batches only with peers that said they speak them", (
       expect(peer.batching).toBe(false);
       await peer.get({ group: "scores", key: "first" });
       expect(peer.batching).toBe(batch);
+      // A lone get is a plain get: no batch counted.
+      await peer.get({ group: "scores", key: "lone" });
+      const url = `http://127.0.0.1:${port}`;
+      expect(client.stats().peerBatches).toEqual([{ url, batches: 0, batchedKeys: 0 }]);
       const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
       const got = await Promise.all(keys.map((key) => peer.get({ group: "scores", key })));
       expect(got.map((v) => Buffer.from(v.value).toString())).toEqual(keys.map((k) => `v:${k}`));
       expect(peer.batchStats()).toEqual(batch ? { batches: 1, keys: 20 } : { batches: 0, keys: 0 });
+      // The pool reports the same counters per peer, for /stats and metrics.
+      expect(client.stats().peerBatches).toEqual([
+        batch ? { url, batches: 1, batchedKeys: 20 } : { url, batches: 0, batchedKeys: 0 },
+      ]);
     }
   });
 });

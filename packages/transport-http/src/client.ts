@@ -121,7 +121,11 @@ export class HttpPeer implements PeerGetter {
     return this.#batcher !== undefined && this.#batchCapable;
   }
 
-  /** Batch calls sent so far, and the keys they carried (for tests and benchmarks). */
+  /**
+   * Batch calls sent to this peer so far, and the keys they carried (a lone key sent as a
+   * plain get counts in neither; zeros with batching off). The pool reports them per peer in
+   * `pool.stats().peerBatches` (core's `PeerGetter.batchStats`).
+   */
   batchStats(): { batches: number; keys: number } {
     return { batches: this.#batcher?.batches ?? 0, keys: this.#batcher?.batchedKeys ?? 0 };
   }

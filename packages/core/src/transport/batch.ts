@@ -38,6 +38,20 @@ export type SendBatch = (
   opts: BatchCallOptions,
 ) => Promise<readonly BatchEntry[] | ReadonlyMap<string, BatchEntry>>;
 
+/**
+ * One remote peer's batch counters, as a pool reports them (`pool.stats().peerBatches`),
+ * read from its client's `batchStats()` (see `PeerGetter.batchStats`). `batchedKeys /
+ * batches` is the mean number of keys per batch call.
+ */
+export interface PeerBatchStats {
+  /** The peer's URL, as on the ring. */
+  url: string;
+  /** Batch calls sent to the peer (a flush of one key goes as a plain get: not counted). */
+  batches: number;
+  /** Keys sent in those batch calls. */
+  batchedKeys: number;
+}
+
 /** Most keys in one batch a client sends. */
 export const BATCH_MAX_KEYS = 64;
 /** Most UTF-8 bytes of keys in one batch a client sends (64 KiB). */

@@ -27,6 +27,7 @@ export {
   type BatchEntry,
   Batcher,
   type BatcherOptions,
+  type PeerBatchStats,
   type SendBatch,
 } from "./batch.js";
 export {

@@ -1,5 +1,6 @@
 import { type HashFunction, HashRing } from "@tinycache/consistenthash";
 import type { PeerGetter, PeerPicker } from "../peers.js";
+import type { PeerBatchStats } from "./batch.js";
 import {
   MonitoredPeer,
   type PeerHealthOptions,
@@ -201,6 +202,20 @@ export class PeerSet<P extends PeerGetter> implements PeerPicker {
   health(): PeerHealthStats[] {
     const out: PeerHealthStats[] = [];
     for (const e of this.#clients.values()) if (e.monitored) out.push(e.monitored.health.stats());
+    return out;
+  }
+
+  /**
+   * The batch counters of every remote peer whose client reports them (has
+   * `batchStats()`, see `PeerGetter.batchStats`), in list order, health aside: a peer
+   * whose client does not batch is left out; one that batches nothing yet shows zeros.
+   */
+  batchStats(): PeerBatchStats[] {
+    const out: PeerBatchStats[] = [];
+    for (const [url, e] of this.#clients) {
+      const s = e.client.batchStats?.();
+      if (s !== undefined) out.push({ url, batches: s.batches, batchedKeys: s.keys });
+    }
     return out;
   }
 

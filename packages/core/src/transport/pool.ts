@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { HashFunction } from "@tinycache/consistenthash";
 import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
 import { NOOP_LOGGER } from "../private/noop-logger.js";
+import type { PeerBatchStats } from "./batch.js";
 import { DEFAULT_MAX_BATCH_KEYS } from "./batch-server.js";
 import { ByteBudget } from "./byte-budget.js";
 import {
@@ -65,7 +66,7 @@ export interface PeerPool extends PeerPicker {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** Stops the server started by `listen` and every client connection. Safe to call twice. */
   close(): Promise<void>;
-  /** A snapshot of the pool's state: per-peer health (a plain object). */
+  /** A snapshot of the pool's state: per-peer health and batch counters (a plain object). */
   stats(): PeerPoolStats;
 }
 
@@ -75,6 +76,12 @@ export interface PeerPoolStats {
   health: boolean;
   /** Each remote peer's health, in list order (empty with health off). */
   peers: PeerHealthStats[];
+  /**
+   * Each remote peer's batch counters, in list order, health on or off: batch calls sent
+   * to it and the keys they carried (see {@link PeerBatchStats}). Zeros with the `batch`
+   * option off; a peer whose client does not batch (no `batchStats()`) is left out.
+   */
+  peerBatches: PeerBatchStats[];
 }
 
 /** The options every pool takes, whatever its wire. */
@@ -384,7 +391,11 @@ export class PeerPoolBase<P extends PeerGetter> implements PeerPool {
   }
 
   stats(): PeerPoolStats {
-    return { health: this.#peers.healthEnabled, peers: this.#peers.health() };
+    return {
+      health: this.#peers.healthEnabled,
+      peers: this.#peers.health(),
+      peerBatches: this.#peers.batchStats(),
+    };
   }
 
   async listen(port = 0, host?: string): Promise<AddressInfo> {
