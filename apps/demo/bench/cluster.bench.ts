@@ -108,6 +108,8 @@ interface Contender {
   api: string;
   /** Database reads so far, cluster-wide (tinycache's /stats), to show a workload is warm. */
   dbReads?: () => Promise<number>;
+  /** Batch calls to peers and the keys they carried so far, cluster-wide (tinycache's /stats). */
+  batches?: () => Promise<{ batches: number; keys: number }>;
 }
 
 const procs = new Procs();
@@ -184,15 +186,25 @@ async function startTinycache(
   );
   await cluster.start();
   await waitHttp(`${cluster.apiUrl}/healthz`);
-  const dbReads = async () => {
-    let sum = 0;
-    for (const p of cluster.peers) {
-      const stats = JSON.parse(await getText(`${p}/stats`)) as { db: { reads: number } };
-      sum += stats.db.reads;
+  interface Stats {
+    db: { reads: number };
+    peerBatches?: { batches: number; batchedKeys: number }[];
+  }
+  const stats = () =>
+    Promise.all(cluster.peers.map(async (p) => JSON.parse(await getText(`${p}/stats`)) as Stats));
+  const dbReads = async () => (await stats()).reduce((n, s) => n + s.db.reads, 0);
+  const batches = async () => {
+    let b = 0;
+    let k = 0;
+    for (const s of await stats()) {
+      for (const p of s.peerBatches ?? []) {
+        b += p.batches;
+        k += p.batchedKeys;
+      }
     }
-    return sum;
+    return { batches: b, keys: k };
   };
-  return { name, api: cluster.apiUrl, dbReads };
+  return { name, api: cluster.apiUrl, dbReads, batches };
 }
 
 async function startRedis(): Promise<Contender> {
@@ -267,6 +279,7 @@ async function runWorkload(
   }
 
   const readsBefore = await Promise.all(contenders.map((c) => c.dbReads?.()));
+  const batchesBefore = await Promise.all(contenders.map((c) => c.batches?.()));
   const rounds = new Map(contenders.map((c) => [c.name, [] as Round[]]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const i of orders[r % orders.length]!) {
@@ -308,7 +321,20 @@ async function runWorkload(
       return after === undefined ? [] : [`${c.name} ${after - readsBefore[i]!}`];
     }),
   );
-  console.log(`\ninfo database reads during the measured rounds: ${reads.flat().join(", ")}\n`);
+  console.log(`\ninfo database reads during the measured rounds: ${reads.flat().join(", ")}`);
+  const perBatch = await Promise.all(
+    contenders.map(async (c, i) => {
+      const after = await c.batches?.();
+      const before = batchesBefore[i];
+      if (after === undefined || before === undefined) return [];
+      const n = after.batches - before.batches;
+      const k = after.keys - before.keys;
+      return [`${c.name} ${n === 0 ? "no batch calls" : `${(k / n).toFixed(1)} (${n} calls)`}`];
+    }),
+  );
+  console.log(
+    `info keys per peer batch call during the measured rounds: ${perBatch.flat().join(", ")}\n`,
+  );
 
   const goalOf = (name: string, a: string, b: string, target: number, f = rps, inverse = false) => {
     const v = inverse ? perRound(b, a, f) : perRound(a, b, f);
