@@ -11,7 +11,17 @@
  * give the same modules flat.
  */
 
-export { type BatchAnswerLike, encodeGetManyResponse } from "./batch.js";
+export {
+  type BatchAnswerLike,
+  type DecodedGetMany,
+  type DecodedResult,
+  type DecodedValue,
+  decodeGetManyRequest,
+  decodeGetManyResponse,
+  encodeGetManyRequest,
+  encodeGetManyResponse,
+  MalformedMessage,
+} from "./batch.js";
 export * as groupcachepb from "./gen/groupcachepb/groupcache_pb.js";
 export * as tinycachev1 from "./gen/tinycache/v1/cache_pb.js";
 export { varintLength, writeVarint } from "./varint.js";

@@ -23,11 +23,16 @@ import {
   type SetRequest,
   UnaryClient,
 } from "@tinycache/core/transport";
-import { tinycachev1 as pb } from "@tinycache/protocol";
+import {
+  type DecodedResult,
+  decodeGetManyResponse,
+  encodeGetManyRequest,
+  tinycachev1 as pb,
+} from "@tinycache/protocol";
 import { keyError, toPeerError } from "./codes.js";
 import type { PeerProtocol } from "./options.js";
 import { ConnectH1Caller } from "./private/connect-h1.js";
-import { decodeGetResponse, decodeMessage, type GetResponseLike } from "./private/wire.js";
+import { decodeGetResponse, type GetResponseLike } from "./private/wire.js";
 import { expiryIn, expiryOut } from "./server.js";
 
 /** One key's outcome in {@link ConnectPeer.getMany}. */
@@ -60,14 +65,19 @@ interface Rpc {
     signal?: AbortSignal,
     maxBodyBytes?: number,
   ): Promise<GetResponseLike>;
-  getMany(
-    req: pb.GetManyRequest,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<pb.GetManyResponse>;
+  /** One result per key of the answer, in its order (values are views into it). */
+  getMany(req: GetMany, timeoutMs: number, signal?: AbortSignal): Promise<DecodedResult[]>;
   set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   remove(req: pb.RemoveRequest, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   close(): void;
+}
+
+/** A GetMany call's request, before encoding. */
+interface GetMany {
+  group: string;
+  keys: readonly string[];
+  maxAnswerBytes: number;
+  timeoutMs: number;
 }
 
 const GET = `/${pb.CacheService.typeName}/Get`;
@@ -96,9 +106,16 @@ class H1Rpc implements Rpc {
     return decodeGetResponse(out);
   }
 
-  async getMany(req: pb.GetManyRequest, _timeoutMs: number, signal?: AbortSignal) {
-    const out = await this.#caller.call(GET_MANY, toBinary(pb.GetManyRequestSchema, req), signal);
-    return decodeMessage(pb.GetManyResponseSchema, out, "response");
+  // By hand (@tinycache/protocol's codecs, as the HTTP transport): the reflective
+  // toBinary/fromBinary were ~5% of the API node on the peer path (profiled).
+  async getMany(req: GetMany, _timeoutMs: number, signal?: AbortSignal) {
+    const body = encodeGetManyRequest(req.group, req.keys, req.maxAnswerBytes, req.timeoutMs);
+    const out = await this.#caller.call(GET_MANY, body, signal);
+    try {
+      return decodeGetManyResponse(out);
+    } catch (err) {
+      throw new ConnectError(`malformed response: ${(err as Error).message}`, Code.Unavailable);
+    }
   }
 
   async set(req: pb.SetRequest, _timeoutMs: number, signal?: AbortSignal) {
@@ -185,8 +202,39 @@ class TransportRpc implements Rpc {
     return client;
   }
 
-  getMany(req: pb.GetManyRequest, timeoutMs: number, signal?: AbortSignal) {
-    return this.#client.getMany(req, { timeoutMs, signal, headers: this.#headers });
+  async getMany(req: GetMany, timeoutMs: number, signal?: AbortSignal) {
+    const res = await this.#client.getMany(
+      create(pb.GetManyRequestSchema, {
+        group: req.group,
+        keys: req.keys.slice(),
+        maxAnswerBytes: BigInt(req.maxAnswerBytes),
+        timeoutMs: req.timeoutMs,
+      }),
+      { timeoutMs, signal, headers: this.#headers },
+    );
+    return res.results.map((r): DecodedResult => {
+      const v = r.result;
+      if (v.case === "value") {
+        const expiresAt = expiryIn(v.value.expiresAtMs);
+        return {
+          key: r.key,
+          ok: true,
+          value:
+            expiresAt === undefined
+              ? { value: v.value.value }
+              : { value: v.value.value, expiresAt },
+        };
+      }
+      if (v.case === "error") {
+        return { key: r.key, ok: false, code: v.value.code, message: v.value.message };
+      }
+      return {
+        key: r.key,
+        ok: false,
+        code: "unavailable",
+        message: "result without value or error",
+      };
+    });
   }
 
   async set(req: pb.SetRequest, timeoutMs: number, signal?: AbortSignal) {
@@ -320,40 +368,29 @@ export class ConnectPeer implements PeerGetter {
     opts?: CallOptions,
   ): Promise<GetManyEntry[]> {
     const signal = opts?.signal;
-    let res: pb.GetManyResponse;
+    let results: DecodedResult[];
     try {
       this.#checkOpen();
-      res = await this.#rpc.getMany(
-        create(pb.GetManyRequestSchema, {
+      results = await this.#rpc.getMany(
+        {
           group,
-          keys: keys.slice(),
-          maxAnswerBytes: BigInt(this.#maxBodyBytes),
+          keys,
+          maxAnswerBytes: this.#maxBodyBytes,
           timeoutMs: Math.min(Math.floor(this.#timeoutMs), 0xffffffff),
-        }),
+        },
         this.#timeoutMs,
         signal,
       );
     } catch (err) {
       throw toPeerError(err, this.id, signal);
     }
-    return res.results.map((r): GetManyEntry => {
-      if (r.result.case === "value") {
-        return { key: r.key, ok: true, value: peerValue(r.result.value) };
-      }
-      if (r.result.case === undefined) {
-        // Neither value nor error: an answer we cannot read.
-        return {
-          key: r.key,
-          ok: false,
-          error: new PeerError("unavailable", this.id, "GetMany result without value or error"),
-        };
-      }
-      return {
-        key: r.key,
-        ok: false,
-        error: keyError(this.id, r.result.value.code, r.result.value.message),
-      };
-    });
+    // A result with neither value nor error comes as "unavailable" (the key loads here).
+    return results.map(
+      (r): GetManyEntry =>
+        r.ok
+          ? { key: r.key, ok: true, value: r.value }
+          : { key: r.key, ok: false, error: keyError(this.id, r.code, r.message) },
+    );
   }
 
   async set(req: SetRequest, opts?: CallOptions): Promise<void> {

@@ -75,7 +75,7 @@ describe("batch wire: pinned against protobuf-es", () => {
     );
     const withUnknown = Buffer.concat([Buffer.from([0x20, 0x05]), odd]);
     expect(decodeGetManyResponse(withUnknown)).toEqual([
-      { key: "k", ok: false, code: "unknown", message: "result without value or error" },
+      { key: "k", ok: false, code: "unavailable", message: "result without value or error" },
     ]);
   });
 
