@@ -1,15 +1,15 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ByteView } from "@tinycache/core";
-import { tinycachev1 as pb } from "@tinycache/protocol";
-import { describe, expect, it } from "vitest";
 import {
   type BatchAnswerLike,
   decodeGetManyRequest,
   decodeGetManyResponse,
   encodeGetManyRequest,
   encodeGetManyResponse,
-  MalformedMessage,
-} from "./wire.js";
+  tinycachev1 as pb,
+} from "@tinycache/protocol";
+import { describe, expect, it } from "vitest";
+import { MalformedMessage } from "./wire.js";
 
 const answers: BatchAnswerLike[] = [
   { key: "Tom", ok: true, value: ByteView.from("630"), expiresAt: 1_900_000_000_123 },

@@ -1,8 +1,8 @@
 import { GroupRegistry, NotFoundError } from "@tinycache/core";
+import { decodeGetManyResponse, encodeGetManyRequest } from "@tinycache/protocol";
 import { freePort, httpRequest } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpPool, type HttpPoolOptions } from "./index.js";
-import { decodeGetManyResponse, encodeGetManyRequest } from "./wire.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

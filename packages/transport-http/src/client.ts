@@ -17,6 +17,7 @@ import {
   type UnaryClient,
   type UnaryResponse,
 } from "@tinycache/core/transport";
+import { decodeGetManyResponse, encodeGetManyRequest } from "@tinycache/protocol";
 import { escapeSegment } from "./escape.js";
 import {
   BATCH_HEADER,
@@ -25,12 +26,7 @@ import {
   VERDICT_HEADER,
   VERDICT_NOT_FOUND,
 } from "./server.js";
-import {
-  decodeGetManyResponse,
-  decodeGetResponse,
-  encodeGetManyRequest,
-  encodeSetRequest,
-} from "./wire.js";
+import { decodeGetResponse, encodeSetRequest } from "./wire.js";
 
 const PROTOBUF = "application/x-protobuf";
 /** Bytes of an error body kept for the error message. */

@@ -13,13 +13,9 @@ import {
   serveBatch,
   statusOf,
 } from "@tinycache/core/transport";
+import { decodeGetManyRequest, encodeGetManyResponse } from "@tinycache/protocol";
 import { unescapeSegment, whyUndecodable } from "./escape.js";
-import {
-  decodeGetManyRequest,
-  decodeSetRequest,
-  encodeGetManyResponse,
-  encodeGetResponse,
-} from "./wire.js";
+import { decodeSetRequest, encodeGetResponse } from "./wire.js";
 
 /**
  * A Node request listener: pass it to `http.createServer` or `https.createServer`; or

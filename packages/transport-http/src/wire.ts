@@ -127,16 +127,7 @@ export function decodeSetRequest(body: Uint8Array): DecodedSet {
   return out;
 }
 
-// ---- batches: tinycache.v1 GetManyRequest / GetManyResponse on POST {basePath}_batch/{group} ----
-// The codecs live in @tinycache/protocol, shared with transport-connect.
-export {
-  type BatchAnswerLike,
-  type DecodedGetMany,
-  type DecodedResult,
-  type DecodedValue,
-  decodeGetManyRequest,
-  decodeGetManyResponse,
-  encodeGetManyRequest,
-  encodeGetManyResponse,
-  MalformedMessage,
-} from "@tinycache/protocol";
+// The batch codecs (GetManyRequest / GetManyResponse on POST {basePath}_batch/{group})
+// live in @tinycache/protocol, shared with transport-connect.
+
+export { type DecodedValue, MalformedMessage } from "@tinycache/protocol";

@@ -1,16 +1,7 @@
 import { getEventListeners } from "node:events";
+import { deferred } from "@tinycache/testkit";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SharedTimeout } from "./shared-timeout.js";
-
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 describe("SharedTimeout", () => {
   beforeEach(() => {
