@@ -48,12 +48,8 @@ export class SharedTimeout {
    * rejects with the slot's TimeoutError once the slot's time is up.
    */
   run<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    // Never an aborted slot: its timer fires after `open`, and takes it out of #current.
     const slot = this.#slot();
-    if (slot.controller.signal.aborted) {
-      // Only when a timer fired late past `open` (a blocked event loop): a fresh slot.
-      this.#current = undefined;
-      return this.run(call);
-    }
     let p: Promise<T>;
     try {
       p = call(slot.controller.signal);
