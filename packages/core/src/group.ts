@@ -15,7 +15,14 @@ import type {
   RemoveResult,
   SetOptions,
 } from "./options.js";
-import type { CallOptions, Logger, PeerGetter, PeerPicker, ServedGroup } from "./peers.js";
+import type {
+  CallOptions,
+  Logger,
+  PeerGetter,
+  PeerPicker,
+  PeerValue,
+  ServedGroup,
+} from "./peers.js";
 import { type CallSignal, callSignal, raceSignal } from "./private/abort.js";
 import { Bulkhead } from "./private/bulkhead.js";
 import { overKeyBytes } from "./private/key-bytes.js";
@@ -116,10 +123,10 @@ function checkCount(name: string, v: unknown, min: number): number | undefined {
   return v;
 }
 
-/** A timeout: `v` if > 0 (`Infinity` = none), undefined if absent; `0` is refused. */
 /** What `#loadFromPeer` holds instead of a CallSignal when the timeout is shared. */
 const NO_CALL_SIGNAL: CallSignal = { signal: undefined, done: () => {} };
 
+/** A timeout: `v` if > 0 (`Infinity` = none), undefined if absent; `0` is refused. */
 function checkTimeout(name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== "number" || !(v > 0)) {
@@ -401,6 +408,11 @@ export class Group implements ServedGroup {
     const call = shared === undefined ? callSignal(signal, this.#peerTimeoutMs) : NO_CALL_SIGNAL;
     const max = this.#maxValueBytes;
     const req = { group: this.name, key };
+    const get = (s: AbortSignal): Promise<PeerValue> =>
+      peer.get(
+        req,
+        max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
+      );
     // Timed from here to the answer's use or refusal: one event per call, in either branch.
     const observer = this.#observer;
     const start = observer === undefined ? 0 : startTimer();
@@ -408,23 +420,10 @@ export class Group implements ServedGroup {
     try {
       const got =
         shared === undefined
-          ? await raceSignal(
-              peer.get(
-                req,
-                max === Number.POSITIVE_INFINITY
-                  ? { signal: call.signal ?? signal }
-                  : { signal: call.signal ?? signal, maxValueBytes: max },
-              ),
-              call.signal,
-            )
+          ? await raceSignal(get(call.signal ?? signal), call.signal)
           : await shared.run((s) => {
               timeoutSignal = s;
-              return peer.get(
-                req,
-                max === Number.POSITIVE_INFINITY
-                  ? { signal: s }
-                  : { signal: s, maxValueBytes: max },
-              );
+              return get(s);
             });
       const value = got?.value;
       // Checked before any copy, for a transport that did not cut the answer off itself.
