@@ -173,6 +173,24 @@ describe("key and value limits", () => {
     expect(getter).toHaveBeenCalledTimes(2);
   });
 
+  it("rejects keys with a lone surrogate (no UTF-8 form) and takes surrogate pairs", async () => {
+    const getter = vi.fn(async (key: string) => `v:${key}`);
+    const g = group({ getter });
+    // Each would reach a peer as U+FFFD, the key "\ufffd" (or "a\ufffdb"): another key.
+    for (const key of ["\ud800", "a\udc00b", "\udc00\ud800", "🔑\ud83d"]) {
+      await expect(g.get(key)).rejects.toThrow(/lone surrogate/);
+      await expect(g.get(key)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(g.set(key, "v")).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(g.remove(key)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(g.serveGet(key)).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(() => g.serveSet(key, new Uint8Array(1))).toThrow(InvalidArgumentError);
+      expect(() => g.serveRemove(key)).toThrow(InvalidArgumentError);
+    }
+    expect(getter).not.toHaveBeenCalled();
+    expect((await g.get("🔑")).toString()).toBe("v:🔑");
+    expect((await g.get("\ufffd")).toString()).toBe("v:\ufffd");
+  });
+
   it("has a default maxKeyBytes of 4096", async () => {
     const g = group({ getter: async () => "v" });
     await expect(g.get("k".repeat(4096))).resolves.toBeDefined();

@@ -25,7 +25,7 @@ import type {
 } from "./peers.js";
 import { type CallSignal, callSignal, raceSignal } from "./private/abort.js";
 import { Bulkhead } from "./private/bulkhead.js";
-import { overKeyBytes } from "./private/key-bytes.js";
+import { hasLoneSurrogate, overKeyBytes } from "./private/key-bytes.js";
 import { NOOP_LOGGER } from "./private/noop-logger.js";
 import { SharedTimeout } from "./private/shared-timeout.js";
 import {
@@ -303,7 +303,8 @@ export class Group implements ServedGroup {
   /**
    * The value of `key`: from the main or hot cache, else loaded once (per node, and per
    * cluster by the owner) and cached. Rejects with {@link NotFoundError} when the source
-   * has no such key, {@link InvalidArgumentError} for a key over `maxKeyBytes`, the
+   * has no such key, {@link InvalidArgumentError} for a key over `maxKeyBytes` or with a
+   * lone surrogate (no UTF-8 form, so no wire could carry it), the
    * getter's (or owner's) error when loading failed, or `signal.reason` when this
    * caller's signal aborted (the shared load goes on for the other callers).
    */
@@ -738,6 +739,14 @@ export class Group implements ServedGroup {
 
   #keyError(key: string): Error | undefined {
     if (typeof key !== "string") return new TypeError(`key must be a string, got ${typeof key}`);
+    // A lone surrogate has no UTF-8 form: every transport would send it as U+FFFD, so
+    // the owner would answer for another key (and cache under it). Refused here, once,
+    // rather than per transport.
+    if (hasLoneSurrogate(key)) {
+      return new InvalidArgumentError(
+        `key of group ${this.name} is not well-formed Unicode (it has a lone surrogate)`,
+      );
+    }
     const max = this.#maxKeyBytes;
     if (!overKeyBytes(key, max)) return undefined;
     return new InvalidArgumentError(`key of group ${this.name} is longer than ${max} bytes`);

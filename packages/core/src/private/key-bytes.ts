@@ -8,3 +8,14 @@ export function overKeyBytes(key: string, max: number): boolean {
   if (key.length * 3 <= max) return false;
   return key.length > max || Buffer.byteLength(key, "utf8") > max;
 }
+
+// In `u` mode a surrogate pair is one code point, so this matches only lone surrogates.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Whether `key` holds a lone surrogate: a string with no UTF-8 form, which every wire
+ * would carry as U+FFFD and so confuse with another key.
+ */
+export function hasLoneSurrogate(key: string): boolean {
+  return LONE_SURROGATE.test(key);
+}
