@@ -1,5 +1,6 @@
 import type { RequestListener, ServerResponse } from "node:http";
 import { type Group, InvalidArgumentError, NotFoundError } from "@tinycache/core";
+import type { LaneReply } from "./lean-http.js";
 import type { Logger } from "./log.js";
 import { closeUnreadBody, pathOf, type Route, sendText } from "./routes.js";
 
@@ -7,7 +8,7 @@ import { closeUnreadBody, pathOf, type Route, sendText } from "./routes.js";
 const SWEEP_MS = 250;
 
 interface Waiting {
-  res: ServerResponse;
+  answer: LaneReply;
   key: string;
   deadline: number;
   /** Answered (by the load or by the sweeper); the other one must not answer again. */
@@ -75,23 +76,39 @@ export interface ApiOptions {
   timeoutMs: number;
 }
 
+/** The API: its node:http handler, and the same /api answers for the lean lane. */
+export interface Api {
+  /** Serves every route (node:http). */
+  handler: RequestListener;
+  /** Answers `GET /api?...` (`url` as sent) through `reply`: what the lean lane calls. */
+  serveKey(url: string, reply: LaneReply): void;
+}
+
+/** A node:http response as a LaneReply, so both paths answer /api with one function. */
+class ResponseReply implements LaneReply {
+  readonly #res: ServerResponse;
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+  get gone(): boolean {
+    return this.#res.destroyed;
+  }
+  send(status: number, body: string): void {
+    sendText(this.#res, status, body);
+  }
+}
+
 /**
  * The user-facing API, as the original's port 9999:
  * - `GET /api?key=K` -> 200 and the value as text; 404 `<key> not exist`; 400 without a key.
  * - `GET /healthz` -> 200 `ok`.
  * - `/metrics`, `/stats` and the status page through `routes`.
  */
-export function createApiHandler({
-  group,
-  logger,
-  routes,
-  responses,
-  timeoutMs,
-}: ApiOptions): RequestListener {
+export function createApi({ group, logger, routes, responses, timeoutMs }: ApiOptions): Api {
   const count = (status: number) => responses.set(status, (responses.get(status) ?? 0) + 1);
-  const reply = (res: ServerResponse, status: number, body: string) => {
+  const reply = (answer: LaneReply, status: number, body: string) => {
     count(status);
-    sendText(res, status, body);
+    answer.send(status, body);
   };
 
   // Requests waiting for a load, swept every SWEEP_MS for the timeout (see serveKey).
@@ -104,22 +121,22 @@ export function createApiHandler({
       if (w.deadline > now) continue;
       pending.delete(w);
       w.done = true;
-      if (!w.res.destroyed) reply(w.res, 504, `timed out loading ${w.key}\n`);
+      if (!w.answer.gone) reply(w.answer, 504, `timed out loading ${w.key}\n`);
     }
   }, SWEEP_MS);
   sweeper.unref();
 
-  const serveKey = (res: ServerResponse, url: string) => {
+  const serveKey = (url: string, answer: LaneReply) => {
     let key: string | null;
     try {
       key = keyOf(url);
     } catch (err) {
       if (!(err instanceof BadQueryError)) throw err;
-      reply(res, 400, `${err.message}\n`);
+      reply(answer, 400, `${err.message}\n`);
       return;
     }
     if (key === null || key === "") {
-      reply(res, 400, "missing query parameter: key (e.g. /api?key=Tom)\n");
+      reply(answer, 400, "missing query parameter: key (e.g. /api?key=Tom)\n");
       return;
     }
     // No AbortSignal per request: core's hit path is allocation-free only without one, and
@@ -127,7 +144,7 @@ export function createApiHandler({
     // sweeper answers 504 to requests still waiting after `timeoutMs`, and an answer for
     // a client that went away is dropped. The load itself is bounded by the peer timeout
     // and the database, and shared with every other caller of the key (singleflight).
-    const waiting: Waiting = { res, key, deadline: now + timeoutMs, done: false };
+    const waiting: Waiting = { answer, key, deadline: now + timeoutMs, done: false };
     pending.add(waiting);
     group.get(key).then(
       (view) => {
@@ -135,31 +152,30 @@ export function createApiHandler({
         if (waiting.done) return;
         waiting.done = true;
         count(200);
-        if (res.destroyed) return;
-        const body = view.toString();
-        res.writeHead(200, {
-          "content-type": "text/plain; charset=utf-8",
-          "content-length": Buffer.byteLength(body),
-        });
-        res.end(body);
+        if (answer.gone) return;
+        answer.send(200, view.toString());
       },
       (err: unknown) => {
         pending.delete(waiting);
         if (waiting.done) return;
         waiting.done = true;
         if (err instanceof NotFoundError) {
-          reply(res, 404, `${key} not exist`);
+          reply(answer, 404, `${key} not exist`);
         } else if (err instanceof InvalidArgumentError) {
-          reply(res, 400, `${err.message}\n`);
+          reply(answer, 400, `${err.message}\n`);
         } else {
           logger.error({ err, key }, "api: load failed");
-          reply(res, 502, `failed to load ${key}: ${err instanceof Error ? err.message : err}\n`);
+          reply(
+            answer,
+            502,
+            `failed to load ${key}: ${err instanceof Error ? err.message : err}\n`,
+          );
         }
       },
     );
   };
 
-  return (req, res) => {
+  const handler: RequestListener = (req, res) => {
     const url = req.url ?? "/";
     const path = pathOf(url);
     // No route reads a body: one that comes (a 100 MB POST) is left unread, and the
@@ -168,10 +184,11 @@ export function createApiHandler({
     if (path === "/api") {
       if (req.method !== "GET" && req.method !== "HEAD") {
         res.setHeader("allow", "GET, HEAD");
-        reply(res, 405, `method ${req.method} not allowed on /api\n`);
+        count(405);
+        sendText(res, 405, `method ${req.method} not allowed on /api\n`);
         return;
       }
-      serveKey(res, url);
+      serveKey(url, new ResponseReply(res));
       return;
     }
     if (path === "/healthz") {
@@ -181,4 +198,5 @@ export function createApiHandler({
     if (routes(req, res)) return;
     sendText(res, 404, `no route ${path}; try /api?key=Tom, /healthz, /metrics, /stats, /status\n`);
   };
+  return { handler, serveKey };
 }

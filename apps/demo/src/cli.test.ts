@@ -58,6 +58,7 @@ describe("command lines", () => {
     [[NODE, "--db-latency-ms=-5"], /--db-latency-ms must be an integer/],
     [[NODE, "--hot-cache", "maybe"], /--hot-cache must be one of on, off/],
     [[NODE, "--peer-batch", "maybe"], /--peer-batch must be one of on, off/],
+    [[NODE, "--api-lane", "maybe"], /--api-lane must be one of on, off/],
     [[NODE, "--port", "8005"], /this node \(http:\/\/127\.0\.0\.1:8005\) is not in --peers/],
     [[NODE, "--peers", "127.0.0.1:8001"], /--peers: "127\.0\.0\.1:8001"/],
     [[NODE, "--peers", "http://127.0.0.1:8001/x"], /must look like http:\/\/host:port/],

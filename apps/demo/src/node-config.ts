@@ -23,6 +23,8 @@ export interface NodeConfig {
   peerInflightBytes: number;
   /** Batch concurrent gets to one peer into one call (--peer-batch). */
   peerBatch: boolean;
+  /** Serve plain GET /api requests through the lean lane (--api-lane; lean-http.ts). */
+  apiLane: boolean;
   hotCache: boolean;
   /** ms; Infinity = never expire, 0 = expire at once (cache nothing). */
   ttlMs: number;

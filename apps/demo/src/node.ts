@@ -82,6 +82,9 @@ Options:
                         batch call per event-loop turn, answered key by key (only
                         to tinycache peers; Go groupcache peers get one request per
                         key) (default on)
+  --api-lane <on|off>   answer plain GET /api requests on the API port with a lean
+                        HTTP/1.1 reader over node:net, and hand every other
+                        connection to node:http (default on; see lean-http.ts)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
@@ -140,6 +143,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "peer-inflight-bytes": { type: "string", default: String(64 << 20) },
       "hot-cache": { type: "string", default: "on" },
       "peer-batch": { type: "string", default: "on" },
+      "api-lane": { type: "string", default: "on" },
       "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
       "api-timeout-ms": { type: "string" },
@@ -229,6 +233,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     cacheBytes: parseCount("cache-bytes", values["cache-bytes"]),
     peerInflightBytes: inflightBytes(values["peer-inflight-bytes"]),
     peerBatch: parseChoice("peer-batch", values["peer-batch"], ["on", "off"] as const) === "on",
+    apiLane: parseChoice("api-lane", values["api-lane"], ["on", "off"] as const) === "on",
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const) === "on",
     ttlMs:
       values["ttl-ms"] === undefined

@@ -7,9 +7,10 @@ import {
   type PeerPool,
   resolveServerLimits,
 } from "@tinycache/core/transport";
-import { createApiHandler } from "./api.js";
+import { createApi } from "./api.js";
 import { GROUP_NAME, peerTimeoutFor } from "./config.js";
 import { ScoreDb } from "./db.js";
+import { LeanServer } from "./lean-http.js";
 import { createLogger } from "./log.js";
 import { membershipStats, PeerHistory, startMembership } from "./membership.js";
 import { createMetrics } from "./metrics.js";
@@ -170,29 +171,40 @@ export async function run(cfg: NodeConfig): Promise<void> {
       : undefined;
   const apiRoutes: Route = (req, res) =>
     (status === undefined ? statusOff(req, res) : status.route(req, res)) || routes(req, res);
-  const apiServer = cfg.api
-    ? applyServerLimits(
-        createServer(
-          createApiHandler({
-            group,
-            logger,
-            routes: apiRoutes,
-            responses: apiResponses,
-            timeoutMs: cfg.apiTimeoutMs ?? peerTimeoutMs * 2,
-          }),
-        ),
-        limits,
-      )
+  const api = cfg.api
+    ? createApi({
+        group,
+        logger,
+        routes: apiRoutes,
+        responses: apiResponses,
+        timeoutMs: cfg.apiTimeoutMs ?? peerTimeoutMs * 2,
+      })
     : undefined;
-  if (apiServer) {
+  const apiHttp = api ? applyServerLimits(createServer(api.handler), limits) : undefined;
+  // With the lane on, it listens and node:http serves only what it hands over.
+  const apiLane =
+    api && apiHttp && cfg.apiLane
+      ? new LeanServer({
+          path: "/api",
+          handle: api.serveKey,
+          fallback: apiHttp,
+          keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+          headersTimeoutMs: limits.headersTimeoutMs,
+          maxConnections: limits.maxConnections,
+        })
+      : undefined;
+  if (apiHttp) {
     try {
-      await listen(apiServer, cfg.apiPort, cfg.host);
+      if (apiLane) await apiLane.listen(cfg.apiPort, cfg.host);
+      else await listen(apiHttp, cfg.apiPort, cfg.host);
     } catch (err) {
       await peerServer.close();
       throw err;
     }
     // Later errors (e.g. out of file descriptors) are logged, not fatal.
-    apiServer.on("error", (err) => logger.error({ err, event: "api_error" }, "API server error"));
+    const onError = (err: Error) => logger.error({ err, event: "api_error" }, "API server error");
+    apiHttp.on("error", onError);
+    apiLane?.onError(onError);
   }
 
   let stopping = false;
@@ -209,7 +221,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
     membership?.close();
     status?.close();
     const closing = Promise.all([
-      apiServer ? closeServer(apiServer) : undefined,
+      apiLane ? apiLane.close() : apiHttp ? closeServer(apiHttp) : undefined,
       peerServer.close(),
     ]);
     closing.then(
