@@ -8,15 +8,19 @@
  *
  * GET /healthz answers 200 only once Redis answers PING, so the benchmark's readiness
  * poll covers Redis too. It exits when its stdin closes (the benchmark is gone).
+ *
+ * Its HTTP front is the demo API's: the lean lane (src/lean-http.ts) answers GET /api and
+ * node:http the rest, so the benchmark compares the caches behind the same front.
  */
-import { createServer, type ServerResponse } from "node:http";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import { BadQueryError, keyOf } from "../src/api.js";
 import { DB_FILE } from "../src/db.js";
-import { pathOf } from "../src/routes.js";
+import { type LaneReply, LeanServer } from "../src/lean-http.js";
+import { pathOf, ResponseReply, sendText } from "../src/routes.js";
 
 const { values } = parseArgs({
   options: {
@@ -44,48 +48,56 @@ const redis = new Redis({
 });
 redis.on("error", () => {}); // reconnects by itself; requests meanwhile answer 502
 
-function send(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, {
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-  });
-  res.end(body);
-}
-
-async function serveKey(res: ServerResponse, key: string): Promise<void> {
+async function serveKey(reply: LaneReply, key: string): Promise<void> {
   const cached = await redis.get(key);
-  if (cached !== null) return send(res, 200, cached);
+  if (cached !== null) return reply.send(200, cached);
   const row = find.get(key);
-  if (row === undefined) return send(res, 404, `${key} not exist`);
+  if (row === undefined) return reply.send(404, `${key} not exist`);
   // Cache-aside: answer now, fill Redis on the side (a lost SET only costs a reload).
   redis.set(key, row.score, "EX", ttl).catch(() => {});
-  send(res, 200, row.score);
+  reply.send(200, row.score);
 }
 
-const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-  const url = req.url ?? "/";
-  const path = pathOf(url);
-  if (path === "/healthz") {
-    redis.ping().then(
-      () => send(res, 200, "ok\n"),
-      (err: Error) => send(res, 503, `redis: ${err.message}\n`),
-    );
-    return;
-  }
-  if (path !== "/api") return send(res, 404, `no route ${path}\n`);
+function serveApi(url: string, reply: LaneReply): void {
   let key: string | null;
   try {
     key = keyOf(url);
   } catch (err) {
-    if (err instanceof BadQueryError) return send(res, 400, `${err.message}\n`);
-    throw err;
+    if (!(err instanceof BadQueryError)) throw err;
+    reply.send(400, `${err.message}\n`);
+    return;
   }
-  if (!key) return send(res, 400, "missing query parameter: key (e.g. /api?key=Tom)\n");
-  serveKey(res, key).catch((err: Error) =>
-    send(res, 502, `failed to load ${key}: ${err.message}\n`),
+  if (!key) {
+    reply.send(400, "missing query parameter: key (e.g. /api?key=Tom)\n");
+    return;
+  }
+  serveKey(reply, key).catch((err: Error) =>
+    reply.send(502, `failed to load ${key}: ${err.message}\n`),
   );
+}
+
+const fallback = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+  const url = req.url ?? "/";
+  const path = pathOf(url);
+  if (path === "/healthz") {
+    redis.ping().then(
+      () => sendText(res, 200, "ok\n"),
+      (err: Error) => sendText(res, 503, `redis: ${err.message}\n`),
+    );
+    return;
+  }
+  if (path !== "/api") return sendText(res, 404, `no route ${path}\n`);
+  serveApi(url, new ResponseReply(res));
 });
-server.listen(port, "127.0.0.1");
+const lane = new LeanServer({
+  path: "/api",
+  handle: serveApi,
+  fallback,
+  keepAliveTimeoutMs: 30_000,
+  headersTimeoutMs: 60_000,
+  maxConnections: 10_000,
+});
+await lane.listen(port, "127.0.0.1");
 
 // The benchmark holds our stdin: when it ends (even by SIGKILL) we go too.
 process.stdin.resume();

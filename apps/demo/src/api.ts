@@ -1,8 +1,8 @@
-import type { RequestListener, ServerResponse } from "node:http";
+import type { RequestListener } from "node:http";
 import { type Group, InvalidArgumentError, NotFoundError } from "@tinycache/core";
 import type { LaneReply } from "./lean-http.js";
 import type { Logger } from "./log.js";
-import { closeUnreadBody, pathOf, type Route, sendText } from "./routes.js";
+import { closeUnreadBody, pathOf, ResponseReply, type Route, sendText } from "./routes.js";
 
 /** How often waiting API requests are checked against their deadline. */
 const SWEEP_MS = 250;
@@ -82,20 +82,6 @@ export interface Api {
   handler: RequestListener;
   /** Answers `GET /api?...` (`url` as sent) through `reply`: what the lean lane calls. */
   serveKey(url: string, reply: LaneReply): void;
-}
-
-/** A node:http response as a LaneReply, so both paths answer /api with one function. */
-class ResponseReply implements LaneReply {
-  readonly #res: ServerResponse;
-  constructor(res: ServerResponse) {
-    this.#res = res;
-  }
-  get gone(): boolean {
-    return this.#res.destroyed;
-  }
-  send(status: number, body: string): void {
-    sendText(this.#res, status, body);
-  }
 }
 
 /**

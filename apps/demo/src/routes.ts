@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import type { LaneReply } from "./lean-http.js";
 
 /** Handles a request and returns true, or returns false to let the next handler try. */
 export type Route = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -41,6 +42,20 @@ export function sendText(res: ServerResponse, status: number, body: string): voi
     "content-length": Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/** A node:http response as a {@link LaneReply}, so /api answers take one path for both. */
+export class ResponseReply implements LaneReply {
+  readonly #res: ServerResponse;
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+  get gone(): boolean {
+    return this.#res.destroyed;
+  }
+  send(status: number, body: string): void {
+    sendText(this.#res, status, body);
+  }
 }
 
 /**
