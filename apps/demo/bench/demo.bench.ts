@@ -1,8 +1,8 @@
 /**
  * The demo cluster under load, same run, same load generator (autocannon as a library),
  * interleaved rounds (docs/benchmarks.md):
- * - the API on hot keys (cached on the API node) vs a bare node:http server answering the
- *   same bytes, each in its own process: goal >= 0.8x;
+ * - the API on hot keys (cached on the API node) vs its HTTP front alone (the lean lane
+ *   over node:http) answering the same bytes, each in its own process: goal >= 0.8x;
  * - the peer path: keys owned by another node, hot cache off (every request crosses to
  *   the owner), per transport (http, connect), as ratios to the same bare server;
  * - the cold-load rate with --db-latency-ms 5 (every request a key never seen).
@@ -31,6 +31,7 @@ import { generatedKey } from "../src/keys.js";
 import { createLogger } from "../src/log.js";
 
 const NODE_ENTRY = fileURLToPath(new URL("../dist/node.js", import.meta.url));
+const LEAN_ENTRY = new URL("../dist/lean-http.js", import.meta.url).href;
 const CONNECTIONS = 32;
 const SECONDS = 2;
 const ROUNDS = 8;
@@ -126,14 +127,22 @@ async function dbReads(peers: string[]): Promise<number> {
 }
 
 try {
-  // A bare node:http server in its own process, answering what the API answers for Tom.
+  // The API's HTTP front alone in its own process (the lean lane over node:http, as the
+  // API serves), answering what the API answers for Tom: what the API costs on top of it.
   const barePort = await freePort();
   bare = spawnNode([
+    "--input-type=module",
     "-e",
-    `require("node:http").createServer({ keepAliveTimeout: 30000 }, (req, res) => {
+    `import { createServer } from "node:http";
+     import { LeanServer } from ${JSON.stringify(LEAN_ENTRY)};
+     const fallback = createServer({ keepAliveTimeout: 30000 }, (req, res) => {
        res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": 3 });
        res.end("630");
-     }).listen(${barePort}, "127.0.0.1", () => console.log("ready"));`,
+     });
+     const lane = new LeanServer({ path: "/api", handle: (_url, reply) => reply.send(200, "630"),
+       fallback, keepAliveTimeoutMs: 30000, headersTimeoutMs: 60000, maxConnections: 10000 });
+     await lane.listen(${barePort}, "127.0.0.1");
+     console.log("ready");`,
   ]);
   await bare.waitForLine(/ready/);
 
@@ -166,25 +175,25 @@ try {
   // load generator does the same work for both. Its own comparison: a peer-path run on the
   // same API node leaves garbage behind that the next run would pay for.
   const hotCmp = await compare(
-    "API on hot keys vs bare node:http, requests/s (autocannon, loopback)",
+    "API on hot keys vs bare HTTP front, requests/s (autocannon, loopback)",
     [
       {
-        name: "bare node:http",
-        run: load("bare node:http", `http://127.0.0.1:${barePort}`, paths(hot)),
+        name: "bare HTTP front",
+        run: load("bare HTTP front", `http://127.0.0.1:${barePort}`, paths(hot)),
       },
       { name: "demo api, hot keys", run: load("demo api, hot keys", http.api, paths(hot)) },
     ],
     { rounds: ROUNDS, warmup: 1 },
   );
-  printTable(hotCmp, "bare node:http", "req/s");
+  printTable(hotCmp, "bare HTTP front", "req/s");
   latencyTable(hotCmp.names);
   const reqs = (cmp: Comparison, name: string) => Math.round(median(cmp.opsPerSec.get(name) ?? []));
-  const api = ratio(hotCmp, "demo api, hot keys", "bare node:http");
+  const api = ratio(hotCmp, "demo api, hot keys", "bare HTTP front");
   goal(
-    "demo api vs bare node:http",
+    "demo api vs bare HTTP front",
     api.median,
     0.8,
-    `(p10-p90 ${api.p10.toFixed(2)}-${api.p90.toFixed(2)}; ${reqs(hotCmp, "demo api, hot keys")} vs ${reqs(hotCmp, "bare node:http")} req/s; p99 ${median(p99s.get("demo api, hot keys") ?? [])} vs ${median(p99s.get("bare node:http") ?? [])} ms)`,
+    `(p10-p90 ${api.p10.toFixed(2)}-${api.p90.toFixed(2)}; ${reqs(hotCmp, "demo api, hot keys")} vs ${reqs(hotCmp, "bare HTTP front")} req/s; p99 ${median(p99s.get("demo api, hot keys") ?? [])} vs ${median(p99s.get("bare HTTP front") ?? [])} ms)`,
   );
 
   // 2. The peer path, per transport: API hop + one peer call per request.
@@ -192,8 +201,8 @@ try {
     "Peer path (keys owned by another node, hot cache off), requests/s",
     [
       {
-        name: "bare node:http",
-        run: load("bare node:http", `http://127.0.0.1:${barePort}`, paths(remoteHttp)),
+        name: "bare HTTP front",
+        run: load("bare HTTP front", `http://127.0.0.1:${barePort}`, paths(remoteHttp)),
       },
       { name: "peer path, http", run: load("peer path, http", http.api, paths(remoteHttp)) },
       {
@@ -203,13 +212,13 @@ try {
     ],
     { rounds: PEER_ROUNDS, warmup: 1 },
   );
-  printTable(peerCmp, "bare node:http", "req/s");
+  printTable(peerCmp, "bare HTTP front", "req/s");
   latencyTable(peerCmp.names);
   for (const t of ["http", "connect"]) {
     const name = `peer path, ${t}`;
-    const r = ratio(peerCmp, name, "bare node:http");
+    const r = ratio(peerCmp, name, "bare HTTP front");
     console.log(
-      `info peer path (${t} transport) vs bare node:http: ${r.median.toFixed(2)} (${reqs(peerCmp, name)} req/s, p99 ${median(p99s.get(name) ?? [])} ms; each request = API hop + peer RPC)`,
+      `info peer path (${t} transport) vs bare HTTP front: ${r.median.toFixed(2)} (${reqs(peerCmp, name)} req/s, p99 ${median(p99s.get(name) ?? [])} ms; each request = API hop + peer RPC)`,
     );
   }
   const pc = ratio(peerCmp, "peer path, connect", "peer path, http");
