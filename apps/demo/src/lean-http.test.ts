@@ -132,6 +132,27 @@ class Raw {
 
 const get = (target: string, extra = "") => `GET ${target} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
 
+/**
+ * A lane that answers `/api?key=now` at once and holds `/api?key=wait`, with one
+ * connection of each: `idle` (answered) and `busy` (its request waiting on `waiting`).
+ */
+async function idleAndBusy(opts: { keepAliveTimeoutMs?: number } = {}) {
+  const held = deferred<LaneReply>();
+  const started = await start({
+    ...opts,
+    answer: (url, reply) => {
+      if (url.endsWith("wait")) held.resolve(reply);
+      else reply.send(200, "now");
+    },
+  });
+  const idle = new Raw(started.port);
+  idle.write(get("/api?key=now"));
+  await idle.read(1);
+  const busy = new Raw(started.port);
+  busy.write(get("/api?key=wait"));
+  return { ...started, idle, busy, waiting: held.promise };
+}
+
 describe("LeanServer", () => {
   it("answers GET /api from the lane with node:http's headers and a UTF-8 body", async () => {
     const { port, handled } = await start({
@@ -400,20 +421,8 @@ describe("LeanServer", () => {
 
   it("closes a connection idle for keepAliveTimeoutMs, never one with a request waiting", async () => {
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
-    const waits: LaneReply[] = [];
-    const { port } = await start({
-      keepAliveTimeoutMs: 1000,
-      answer: (url, reply) => {
-        if (url.endsWith("wait")) waits.push(reply);
-        else reply.send(200, "now");
-      },
-    });
-    const idle = new Raw(port);
-    idle.write(get("/api?key=now"));
-    await idle.read(1);
-    const busy = new Raw(port);
-    busy.write(get("/api?key=wait"));
-    while (waits.length === 0) await new Promise<void>((r) => setImmediate(r));
+    const { idle, busy, waiting } = await idleAndBusy({ keepAliveTimeoutMs: 1000 });
+    const reply = await waiting;
 
     // Up to a whole timeout idle: both stay.
     vi.advanceTimersByTime(750);
@@ -424,7 +433,7 @@ describe("LeanServer", () => {
     await idle.closed;
     expect(busy.socket.destroyed).toBe(false);
     // Once answered it is idle like any other.
-    waits[0]?.send(200, "done");
+    reply.send(200, "done");
     const [res] = await busy.read(1);
     expect(res?.body).toBe("done");
     vi.advanceTimersByTime(1500);
@@ -460,19 +469,8 @@ describe("LeanServer", () => {
   });
 
   it("close() stops listening, closes idle connections, answers waiting requests first, and closes handed-over ones", async () => {
-    const waiting = deferred<LaneReply>();
-    const { lane, port } = await start({
-      answer: (url, reply) => {
-        if (url.endsWith("wait")) waiting.resolve(reply);
-        else reply.send(200, "now");
-      },
-    });
-    const idle = new Raw(port);
-    idle.write(get("/api?key=now"));
-    await idle.read(1);
-    const busy = new Raw(port);
-    busy.write(get("/api?key=wait"));
-    const reply = await waiting.promise;
+    const { lane, port, idle, busy, waiting } = await idleAndBusy();
+    const reply = await waiting;
     const handed = new Raw(port);
     handed.write(get("/status"));
     await handed.read(1);
