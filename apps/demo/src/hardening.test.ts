@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -199,6 +200,39 @@ describe("connection limits", () => {
       }
     },
   );
+});
+
+describe("the API port's lean lane in a real node", () => {
+  it("answers pipelined /api requests in order, and hands a head dripped in pieces to node:http, which closes it after --headers-timeout-ms", async () => {
+    const { apiPort, api } = await startNode(["--headers-timeout-ms", "500"]);
+    const piped = connect(apiPort, "127.0.0.1");
+    let text = "";
+    piped.on("data", (d: Buffer) => {
+      text += d.toString();
+    });
+    piped.write(
+      ["Tom", "nobody", "Jack"]
+        .map((k) => `GET /api?key=${k} HTTP/1.1\r\nHost: x\r\n\r\n`)
+        .join(""),
+    );
+    while (!text.endsWith("589")) await once(piped, "data");
+    expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 404", "HTTP/1.1 200"]);
+    expect(text).toMatch(/\r\n\r\n630HTTP[\s\S]*nobody not existHTTP[\s\S]*\r\n\r\n589$/);
+    piped.destroy();
+
+    // Half a head: node:http gets it, and its header clock closes the connection.
+    const drip = connect(apiPort, "127.0.0.1");
+    drip.on("error", () => {});
+    drip.write("GET /api?key=Tom HTTP/1.1\r\nHo");
+    const closed = once(drip, "close");
+    let dripped = "";
+    drip.on("data", (d: Buffer) => {
+      dripped += d.toString();
+    });
+    expect(await (await fetch(`${api}/api?key=Jack`)).text()).toBe("589");
+    await closed;
+    expect(dripped).toMatch(/^HTTP\/1\.1 408 /);
+  });
 });
 
 describe("the Connect port speaks HTTP/1.1 and h2c", () => {
