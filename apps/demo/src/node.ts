@@ -84,7 +84,7 @@ Options:
                         key) (default on)
   --api-lane <on|off>   answer plain GET /api requests on the API port with a lean
                         HTTP/1.1 reader over node:net, and hand every other
-                        connection to node:http (default on; see lean-http.ts)
+                        connection to node:http (default on)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
