@@ -381,6 +381,34 @@ describe("server", () => {
       body: typeof body === "string" ? Buffer.from(body) : body,
     });
 
+  it("answers a GetMany over HTTP/1.1 by the sooner of Connect-Timeout-Ms and the request's timeoutMs, the slow keys deadline_exceeded", async () => {
+    const { port, group } = await served();
+    const body = toBinary(
+      pb.GetManyRequestSchema,
+      create(pb.GetManyRequestSchema, {
+        group: "scores",
+        keys: ["Tom", "hang"],
+        timeoutMs: 600_000,
+      }),
+    );
+    const res = await post(port, "/tinycache.v1.CacheService/GetMany", body, {
+      "content-type": "application/proto",
+      "connect-protocol-version": "1",
+      "connect-timeout-ms": "200",
+    });
+    expect(res.status).toBe(200);
+    const out = fromBinary(pb.GetManyResponseSchema, res.body);
+    expect(out.results.map((r) => [r.key, r.result.case])).toEqual([
+      ["Tom", "value"],
+      ["hang", "error"],
+    ]);
+    const err = out.results[1]?.result;
+    expect(err?.case === "error" && err.value.code).toBe("deadline_exceeded");
+    // The hung load waits on the connection (as on the HTTP transport), not on a timer
+    // of its own; it stops when the client is gone.
+    expect(group.hangSignals).toHaveLength(1);
+  });
+
   it("answers a real @grpc/grpc-js client over h2c on the same port", async () => {
     const { port } = await served();
     const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());

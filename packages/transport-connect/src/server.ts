@@ -173,7 +173,15 @@ export class CacheServer {
   }
 
   /** A GetMany's answers, key by key (see core's serveBatch). */
-  async #batch(req: DecodedGetMany, signal: AbortSignal): Promise<BatchAnswer[]> {
+  /**
+   * `headerTimeoutMs`: the call's Connect-Timeout-Ms, if any: the batch answers by the
+   * sooner of it and the request's own timeoutMs (else the pool's).
+   */
+  async #batch(
+    req: DecodedGetMany,
+    signal: AbortSignal,
+    headerTimeoutMs?: number,
+  ): Promise<BatchAnswer[]> {
     const g = this.#group(req.group);
     const tooMany = batchSizeError(req.keys.length, this.#o.maxBatchKeys);
     if (tooMany !== undefined) throw new ConnectError(tooMany, Code.ResourceExhausted);
@@ -185,7 +193,10 @@ export class CacheServer {
       signal,
       keyError: (group, key) => this.#check.keyError(group, key),
       maxAnswerBytes: asked > 0 && asked < max ? asked : max,
-      timeoutMs: req.timeoutMs > 0 ? req.timeoutMs : this.#o.timeoutMs,
+      timeoutMs: Math.min(
+        req.timeoutMs > 0 ? req.timeoutMs : this.#o.timeoutMs,
+        headerTimeoutMs ?? Number.POSITIVE_INFINITY,
+      ),
     });
   }
 
@@ -264,12 +275,18 @@ export class CacheServer {
       return;
     }
     // Aborted when the client goes away or its deadline passes, so the group stops
-    // waiting for it (other waiters of the same key keep waiting).
-    const { signal, done } = check.deadline(res, timeout.timeoutMs);
+    // waiting for it (other waiters of the same key keep waiting). A GetMany over
+    // HTTP/1.1 needs no controller and timer of its own (they were a batch's largest
+    // fixed cost here): serveBatch answers by its deadline with what is ready, and the
+    // connection's one signal covers a client that goes away, as on the HTTP transport.
+    const batchOnH1 = method === "GetMany" && req.httpVersionMajor === 1;
+    const { signal, done } = batchOnH1
+      ? { signal: check.connectionSignal(req), done: noop }
+      : check.deadline(res, timeout.timeoutMs);
     check.readBody(
       req,
       (body) => {
-        this.#answer(method, body, signal).then(
+        this.#answer(method, body, signal, timeout.timeoutMs).then(
           (out) => {
             done();
             if (res.writableEnded || res.destroyed) return;
@@ -302,13 +319,16 @@ export class CacheServer {
     method: "Get" | "Set" | "Remove" | "GetMany",
     body: Uint8Array,
     signal: AbortSignal,
+    headerTimeoutMs: number | undefined,
   ): Promise<Uint8Array> {
     switch (method) {
       case "Get":
         return this.#get(decodeMessage(pb.GetRequestSchema, body, "request"), signal);
       case "GetMany":
         // Written by hand straight from the values (the same bytes toBinary writes).
-        return encodeGetManyResponse(await this.#batch(decodeBatchRequest(body), signal));
+        return encodeGetManyResponse(
+          await this.#batch(decodeBatchRequest(body), signal, headerTimeoutMs),
+        );
       case "Set":
         this.#set(decodeMessage(pb.SetRequestSchema, body, "request"));
         return EMPTY;
@@ -318,6 +338,8 @@ export class CacheServer {
     }
   }
 }
+
+function noop(): void {}
 
 function tooLarge(max: number): ConnectError {
   return new ConnectError(`message larger than ${max} bytes`, Code.ResourceExhausted);
