@@ -4,10 +4,8 @@
  * array returned later can change what the view holds.
  */
 
-// In `u` mode a surrogate pair is one code point, so this matches only lone surrogates,
-// the strings that do not survive a UTF-8 round trip. (No `g` flag: the regex keeps no state.)
-const LONE_SURROGATE = /\p{Surrogate}/u;
-const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s);
+// Strings with no lone surrogate: the ones that survive a UTF-8 round trip.
+const isWellFormed = (s: string): boolean => s.isWellFormed();
 
 /** The key Node's `util.inspect` looks for (`util.inspect.custom`). */
 const INSPECT: unique symbol = Symbol.for("nodejs.util.inspect.custom");
