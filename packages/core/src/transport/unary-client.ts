@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { PeerError } from "../errors.js";
 import type { ByteBudget } from "./byte-budget.js";
+import { type H1Connection, type H1Headers, H1Pool, type H1Sink } from "./h1-connection.js";
 
 /** Options of {@link UnaryClient}. */
 export interface UnaryClientOptions {
@@ -115,6 +116,10 @@ export function createAgent(url: string, options: https.AgentOptions = {}): http
 }
 
 const ABORTED = "aborted by the caller";
+/** An HTTP header name (RFC 9110's token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a header value must not hold (node:http refuses the same). */
+const BAD_VALUE = /[\0\r\n]/;
 
 /**
  * The one HTTP/1.1 unary client of every transport: one request, one complete answer,
@@ -132,7 +137,12 @@ export class UnaryClient {
   /** The peer's base URL, as given. */
   readonly url: string;
   readonly #send: typeof http.request;
-  readonly #agent: http.Agent;
+  /** node:http's agent, for `https:` peers and a given agent or agent options. */
+  readonly #agent: http.Agent | undefined;
+  /** The lean client's connections, for plain `http:` peers (see {@link H1Connection}). */
+  readonly #h1: H1Pool | undefined;
+  /** `Host` header value and the head's first lines up to the path, for the lean client. */
+  readonly #host: string;
   readonly #hostname: string;
   readonly #port: number;
   readonly #prefix: string;
@@ -146,7 +156,12 @@ export class UnaryClient {
     const u = new URL(o.url);
     this.url = o.url;
     this.#send = u.protocol === "https:" ? https.request : http.request;
-    this.#agent = o.agent ?? createAgent(o.url, o.agentOptions);
+    const lean =
+      o.agent === undefined &&
+      u.protocol === "http:" &&
+      Object.keys(o.agentOptions ?? {}).every((k) => k === "maxSockets");
+    this.#agent = lean ? undefined : (o.agent ?? createAgent(o.url, o.agentOptions));
+    this.#host = u.host;
     // URL keeps IPv6 literals in brackets; the socket layer wants them bare.
     this.#hostname = u.hostname.replace(/^\[(.*)\]$/, "$1");
     this.#port = u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
@@ -154,6 +169,9 @@ export class UnaryClient {
     this.#timeoutMs = o.timeoutMs;
     this.#maxBodyBytes = o.maxBodyBytes;
     this.#budget = o.inflightBudget;
+    this.#h1 = lean
+      ? new H1Pool(this.#hostname, this.#port, o.agentOptions?.maxSockets ?? 256)
+      : undefined;
   }
 
   /** The deadline of every call, in ms (a codec may send it to the server). */
@@ -173,6 +191,10 @@ export class UnaryClient {
     return new Promise<UnaryResponse>((resolve, reject) => {
       let done = false;
       let current: http.ClientRequest | undefined;
+      /** The lean client's connection of this call, while it waits for the answer. */
+      let conn: H1Connection | undefined;
+      /** Withdraws this call from the lean pool's queue, while it waits for a connection. */
+      let withdraw: (() => void) | undefined;
       /** Bytes of this answer taken from the budget, given back when the call ends. */
       let taken = 0;
       const finish = (err: PeerError | undefined, res?: UnaryResponse): void => {
@@ -184,10 +206,12 @@ export class UnaryClient {
           taken = 0;
         }
         signal?.removeEventListener("abort", onAbort);
-        if (--this.#inflight === 0 && this.#retired) this.#agent.destroy();
+        if (--this.#inflight === 0 && this.#retired) this.#agent?.destroy();
         if (err === undefined) resolve(res as UnaryResponse);
         else {
           current?.destroy();
+          conn?.destroy();
+          withdraw?.();
           reject(err);
         }
       };
@@ -294,10 +318,114 @@ export class UnaryClient {
         });
       };
 
+      const pool = this.#h1;
+      if (pool !== undefined) {
+        let bytes: Buffer;
+        try {
+          bytes = this.#requestBytes(req);
+        } catch (err) {
+          finish(new PeerError("invalid_argument", id, (err as Error).message, { local: true }));
+          return;
+        }
+        const leanAttempt = (retry: boolean): void => {
+          withdraw = pool.acquire((c) => {
+            withdraw = undefined;
+            if (done) {
+              if (c?.usable) c.destroy();
+              return;
+            }
+            if (c === undefined) {
+              finish(new PeerError("unavailable", id, "client closed"));
+              return;
+            }
+            conn = c;
+            c.send(bytes, sink(retry));
+          });
+        };
+        const sink = (retry: boolean): H1Sink => {
+          let whole: Buffer | undefined;
+          const chunks: Buffer[] = [];
+          let size = 0;
+          let declared = -1;
+          let announced: ((head: Buffer) => number) | undefined;
+          let status = 0;
+          let headers: H1Headers = {};
+          return {
+            head: (st, hs, d) => {
+              status = st;
+              headers = hs;
+              declared = d;
+              if (d > limit) return tooLarge(`of ${d} bytes (Content-Length)`);
+              if (d > 0 && budget !== undefined) {
+                if (!budget.tryTake(d)) return noBudget(d);
+                taken = d;
+              }
+              announced = d < 0 && st === 200 ? req.announcedLength : undefined;
+              return undefined;
+            },
+            data: (chunk) => {
+              size += chunk.length;
+              if (size > limit) return tooLarge(`of more than ${size - chunk.length} bytes`);
+              if (announced !== undefined) {
+                const head = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
+                const n = announced(head.subarray(0, HEAD_BYTES));
+                if (n > limit)
+                  return tooLarge(`announced as at least ${n} bytes by its first bytes`);
+                if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
+              }
+              if (declared >= 0) {
+                if (whole === undefined) {
+                  if (chunk.length === declared) {
+                    chunks.push(chunk);
+                    return undefined;
+                  }
+                  whole = Buffer.allocUnsafe(declared);
+                }
+                chunk.copy(whole, size - chunk.length);
+                return undefined;
+              }
+              if (budget !== undefined) {
+                if (!budget.tryTake(chunk.length)) return noBudget(chunk.length);
+                taken += chunk.length;
+              }
+              // The parser's chunk may share a buffer with the next answer's bytes: copy.
+              chunks.push(Buffer.from(chunk));
+              return undefined;
+            },
+            end: () => {
+              conn = undefined;
+              const body =
+                whole !== undefined
+                  ? whole.subarray(0, size)
+                  : chunks.length === 1
+                    ? (chunks[0] as Buffer)
+                    : Buffer.concat(chunks, size);
+              finish(undefined, { status, headers, body });
+            },
+            fail: (err, retryable) => {
+              conn = undefined;
+              if (done) return;
+              if (retry && retryable) {
+                leanAttempt(false);
+                return;
+              }
+              finish(
+                err instanceof PeerError
+                  ? err
+                  : new PeerError("unavailable", id, err.message, { cause: err }),
+              );
+            },
+          };
+        };
+        leanAttempt(true);
+        return;
+      }
+
       const attempt = (retry: boolean): void => {
+        const agent = this.#agent as http.Agent;
         const r = this.#send(
           {
-            agent: this.#agent,
+            agent,
             hostname: this.#hostname,
             port: this.#port,
             method: req.method,
@@ -334,12 +462,48 @@ export class UnaryClient {
    */
   retire(): void {
     this.#retired = true;
-    if (this.#inflight === 0) this.#agent.destroy();
+    this.#h1?.retire();
+    if (this.#inflight === 0) this.#agent?.destroy();
   }
 
   /** Closes every connection now, failing calls in flight as `unavailable`. */
   destroy(): void {
     this.#retired = true;
-    this.#agent.destroy();
+    this.#h1?.destroy();
+    this.#agent?.destroy();
+  }
+
+  /**
+   * A request's bytes for the lean client, head and body in one buffer (one write). Header
+   * names and values are checked as node:http checks them; a bad one throws.
+   */
+  #requestBytes(req: UnaryRequest): Buffer {
+    let head = `${req.method} ${this.#prefix}${req.path} HTTP/1.1\r\nHost: ${this.#host}\r\nConnection: keep-alive\r\n`;
+    let hasLength = false;
+    const headers = req.headers;
+    if (headers !== undefined) {
+      for (const name in headers) {
+        const v = headers[name];
+        if (v === undefined) continue;
+        if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+        if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true;
+        for (const one of Array.isArray(v) ? v : [v]) {
+          const text = String(one);
+          if (BAD_VALUE.test(text)) throw new TypeError(`invalid value of header ${name}`);
+          head += `${name}: ${text}\r\n`;
+        }
+      }
+    }
+    const body = req.body;
+    if (!hasLength && (body !== undefined || req.method === "POST" || req.method === "PUT")) {
+      head += `Content-Length: ${body?.length ?? 0}\r\n`;
+    }
+    head += "\r\n";
+    const headLength = Buffer.byteLength(head, "latin1");
+    if (body === undefined || body.length === 0) return Buffer.from(head, "latin1");
+    const out = Buffer.allocUnsafe(headLength + body.length);
+    out.write(head, 0, "latin1");
+    out.set(body, headLength);
+    return out;
   }
 }
