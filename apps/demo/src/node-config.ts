@@ -25,6 +25,8 @@ export interface NodeConfig {
   peerBatch: boolean;
   /** Serve plain GET /api requests through the lean lane (--api-lane; lean-http.ts). */
   apiLane: boolean;
+  /** Serve batch requests on the peer port through the HTTP pool's lane (--peer-lane). */
+  peerLane: boolean;
   hotCache: boolean;
   /** ms; Infinity = never expire, 0 = expire at once (cache nothing). */
   ttlMs: number;

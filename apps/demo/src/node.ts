@@ -85,6 +85,8 @@ Options:
   --api-lane <on|off>   answer plain GET /api requests on the API port with a lean
                         HTTP/1.1 reader over node:net, and hand every other
                         connection to node:http (default on)
+  --peer-lane <on|off>  the same for batch requests on the peer port (the http
+                        transport's; default on)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)
@@ -144,6 +146,7 @@ function parse(argv: string[]): NodeConfig | "help" {
       "hot-cache": { type: "string", default: "on" },
       "peer-batch": { type: "string", default: "on" },
       "api-lane": { type: "string", default: "on" },
+      "peer-lane": { type: "string", default: "on" },
       "ttl-ms": { type: "string" },
       "negative-ttl-ms": { type: "string", default: "5000" },
       "api-timeout-ms": { type: "string" },
@@ -234,6 +237,7 @@ function parse(argv: string[]): NodeConfig | "help" {
     peerInflightBytes: inflightBytes(values["peer-inflight-bytes"]),
     peerBatch: parseChoice("peer-batch", values["peer-batch"], ["on", "off"] as const) === "on",
     apiLane: parseChoice("api-lane", values["api-lane"], ["on", "off"] as const) === "on",
+    peerLane: parseChoice("peer-lane", values["peer-lane"], ["on", "off"] as const) === "on",
     hotCache: parseChoice("hot-cache", values["hot-cache"], ["on", "off"] as const) === "on",
     ttlMs:
       values["ttl-ms"] === undefined

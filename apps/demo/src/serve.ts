@@ -127,6 +127,7 @@ export async function run(cfg: NodeConfig): Promise<void> {
   const peerServer = await startPeerServer({
     transport: cfg.transport,
     batch: cfg.peerBatch,
+    lane: cfg.peerLane,
     self: cfg.self,
     peers: cfg.peers,
     registry,

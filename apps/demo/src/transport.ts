@@ -1,13 +1,7 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { GroupRegistry, PeerPicker } from "@tinycache/core";
-import {
-  nodeServer,
-  type PeerPool,
-  type PoolServer,
-  resolveServerLimits,
-  type ServerLimitsOptions,
-} from "@tinycache/core/transport";
+import type { PeerPool, PoolServer, ServerLimitsOptions } from "@tinycache/core/transport";
 import { HttpPool } from "@tinycache/transport-http";
 import type { TransportName } from "./cli.js";
 import type { Logger } from "./log.js";
@@ -34,6 +28,8 @@ export interface PeerServerOptions {
   serverLimits: ServerLimitsOptions;
   /** Batch concurrent gets to one peer (the pools' `batch` option). */
   batch: boolean;
+  /** The HTTP pool's batch lane on the peer port (its `lane` option). */
+  lane: boolean;
 }
 
 /** A running peer transport: its picker (for `group.registerPeers`) and how to stop it. */
@@ -85,14 +81,13 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   let pool: PeerPool;
   let server: PoolServer;
   if (opts.transport === "http") {
-    pool = new HttpPool(common);
-    const handler = pool.handler;
-    server = nodeServer(
+    const http = new HttpPool({ ...common, lane: opts.lane });
+    pool = http;
+    const handler = http.handler;
+    server = http.peerServer(
       createServer((req, res) => {
         if (!opts.routes(req, res)) handler(req, res);
       }),
-      logger,
-      resolveServerLimits("peer server", serverLimits),
     );
   } else {
     // Loaded on demand so that an http-only node does not pay for the Connect stack.

@@ -1,9 +1,18 @@
 import * as http from "node:http";
 import * as https from "node:https";
-import { nodeServer, PeerPoolBase, RequestCheck, UnaryClient } from "@tinycache/core/transport";
+import {
+  applyServerLimits,
+  LeanServer,
+  leanPoolServer,
+  nodeServer,
+  PeerPoolBase,
+  type PoolServer,
+  RequestCheck,
+  UnaryClient,
+} from "@tinycache/core/transport";
 import { HttpPeer } from "./client.js";
 import { type HttpPoolOptions, resolveOptions } from "./options.js";
-import { createHandler } from "./server.js";
+import { createHandler, createLane } from "./server.js";
 
 /**
  * A groupcache-compatible HTTP peer pool: the PeerPicker a group uses to find a key's
@@ -19,16 +28,35 @@ import { createHandler } from "./server.js";
  * ```
  */
 export class HttpPool extends PeerPoolBase<HttpPeer> {
+  readonly #peerServer: (fallback: http.Server) => PoolServer;
+
   constructor(options: HttpPoolOptions) {
     const o = resolveOptions(options);
-    const handler = createHandler({
+    const cfg = {
       registry: o.registry,
       basePath: o.basePath,
       check: new RequestCheck({ auth: o.auth, maxBodyBytes: o.maxBodyBytes }),
       logger: o.logger,
       maxBatchKeys: o.maxBatchKeys,
       timeoutMs: o.timeoutMs,
-    });
+    };
+    const handler = createHandler(cfg);
+    const lane = createLane(cfg);
+    const limits = o.serverLimits;
+    const peerServer = (fallback: http.Server): PoolServer => {
+      if (!o.lane) return nodeServer(fallback, o.logger, limits);
+      applyServerLimits(fallback, limits);
+      return leanPoolServer(
+        new LeanServer({
+          ...lane,
+          fallback,
+          keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+          headersTimeoutMs: limits.headersTimeoutMs,
+          maxConnections: limits.maxConnections,
+        }),
+        o.logger,
+      );
+    };
     super(o, {
       name: "HttpPool",
       connect: (url) =>
@@ -49,11 +77,28 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
       disconnect: (peer, why) => (why === "left" ? peer.retire() : peer.destroy()),
       handler,
       createServer: () =>
-        nodeServer(
-          o.tls === undefined ? http.createServer(handler) : https.createServer(o.tls, handler),
-          o.logger,
-          o.serverLimits,
-        ),
+        o.tls === undefined
+          ? peerServer(http.createServer(handler))
+          : nodeServer(https.createServer(o.tls, handler), o.logger, limits),
     });
+    this.#peerServer = peerServer;
+  }
+
+  /**
+   * A server for a peer port you serve yourself (e.g. with your own routes beside the
+   * pool's {@link HttpPool.handler}): `fallback`, a node:http server that has not
+   * listened, behind the batch lane (see the `lane` option; with `lane: false`, `fallback`
+   * alone), with the pool's `serverLimits` applied. Start and stop it through the result:
+   *
+   * ```ts
+   * const server = pool.peerServer(http.createServer((req, res) => {
+   *   if (req.url === "/healthz") res.end("ok");
+   *   else pool.handler(req, res);
+   * }));
+   * await server.listen(8001);
+   * ```
+   */
+  peerServer(fallback: http.Server): PoolServer {
+    return this.#peerServer(fallback);
   }
 }

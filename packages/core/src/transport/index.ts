@@ -52,6 +52,14 @@ export {
   resolveHealthOptions,
 } from "./health.js";
 export {
+  type LaneMethod,
+  type LaneReply,
+  type LaneRequest,
+  LeanServer,
+  type LeanServerOptions,
+  leanPoolServer,
+} from "./lean-server.js";
+export {
   type MountableHandler,
   mountable,
   type NextHandler,

@@ -77,6 +77,11 @@ export class RequestCheck {
     this.#secretOk = o.auth ? makeSecretCheck(o.auth.secret) : undefined;
   }
 
+  /** The lower-case name of the auth header, when authentication is on. */
+  get authHeader(): string | undefined {
+    return this.#header;
+  }
+
   /** Whether the request may be served: authentication is off, or it carries the secret. */
   authorized(headers: IncomingHttpHeaders): boolean {
     const ok = this.#secretOk;
@@ -176,12 +181,16 @@ export class RequestCheck {
    * (signals are EventTargets: making one costs more than the rest of a cached answer).
    */
   connectionSignal(req: RequestLike): AbortSignal {
-    const socket = req.socket as object;
+    return this.socketSignal(req.socket as NonNullable<RequestLike["socket"]>);
+  }
+
+  /** {@link connectionSignal} of a connection itself (a lean lane's request gives its socket). */
+  socketSignal(socket: NonNullable<RequestLike["socket"]>): AbortSignal {
     let ac = this.#connections.get(socket);
     if (ac === undefined) {
       const ctl = new AbortController();
       this.#connections.set(socket, ctl);
-      req.socket?.once("close", () => ctl.abort(new ClientGone()));
+      socket.once("close", () => ctl.abort(new ClientGone()));
       ac = ctl;
     }
     return ac.signal;
