@@ -98,14 +98,19 @@ export class H1Connection {
     this.#socket.write(bytes);
   }
 
-  /** Drops the socket (a call gave up on its answer, or the pool closes). */
-  destroy(): void {
+  /**
+   * Drops the socket: a call gave up on its answer, or (with `err`, which fails the call
+   * in flight, if any) the pool closes.
+   */
+  destroy(err?: Error): void {
+    const sink = this.#sink;
     this.#sink = undefined;
     if (!this.#gone) {
       this.#gone = true;
       this.#onGone(this);
     }
     this.#socket.destroy();
+    if (err !== undefined) sink?.fail(err, false);
   }
 
   #closed(err: Error): void {
@@ -392,7 +397,7 @@ export class H1Pool {
   destroy(): void {
     this.#closed = true;
     this.#idle.length = 0;
-    for (const c of [...this.#all]) c.destroy();
+    for (const c of [...this.#all]) c.destroy(new Error("client closed"));
     for (const use of this.#waiting.splice(0)) use(undefined);
   }
 }
