@@ -153,11 +153,13 @@ export class H1Connection {
       switch (this.#state) {
         case State.Head: {
           const end = buf.indexOf(CRLF2);
+          // The head is `end` bytes; without its blank line yet, at least all but the last
+          // 3 bytes (they may start the blank line): the same limit, however bytes come.
+          if (end < 0 ? buf.length - 3 > MAX_HEAD_BYTES : end > MAX_HEAD_BYTES) {
+            this.#fail(new Error(`answer head over ${MAX_HEAD_BYTES} bytes`));
+            return;
+          }
           if (end < 0) {
-            if (buf.length > MAX_HEAD_BYTES) {
-              this.#fail(new Error(`answer head over ${MAX_HEAD_BYTES} bytes`));
-              return;
-            }
             this.#buf = buf;
             return;
           }
