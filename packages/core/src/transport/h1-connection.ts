@@ -286,7 +286,13 @@ export class H1Connection {
     const te = headers["transfer-encoding"];
     const cl = headers["content-length"];
     let declared = -1;
-    if (te !== undefined) {
+    if (status === 204 || status === 304) {
+      // Never a body, whatever the head says (RFC 9112 6.3; a 304 may declare the length
+      // of the representation it stands for).
+      declared = 0;
+      this.#state = State.Length;
+      this.#remaining = 0;
+    } else if (te !== undefined) {
       if (te.toLowerCase() !== "chunked") return new Error(`unsupported transfer-encoding ${te}`);
       this.#state = State.ChunkSize;
     } else if (cl !== undefined) {
@@ -294,10 +300,6 @@ export class H1Connection {
       declared = Number(cl);
       this.#state = State.Length;
       this.#remaining = declared;
-    } else if (status === 204 || status === 304) {
-      declared = 0;
-      this.#state = State.Length;
-      this.#remaining = 0;
     } else {
       this.#state = State.UntilClose;
       this.#keepAlive = false;
