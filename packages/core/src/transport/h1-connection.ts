@@ -67,6 +67,8 @@ export class H1Connection {
   #remaining = 0;
   #keepAlive = true;
   #gone = false;
+  /** Unref'd between calls: an idle socket does not keep the process alive (as node's Agent). */
+  #idle = false;
 
   constructor(
     host: string,
@@ -91,6 +93,10 @@ export class H1Connection {
 
   /** Sends one request (its bytes, head and body) and reports its answer to `sink`. */
   send(bytes: Buffer, sink: H1Sink): void {
+    if (this.#idle) {
+      this.#idle = false;
+      this.#socket.ref();
+    }
     this.#sink = sink;
     this.#gotBytes = false;
     this.#state = State.Head;
@@ -318,6 +324,8 @@ export class H1Connection {
       this.#onGone(this);
       this.#socket.destroy();
     } else {
+      this.#idle = true;
+      this.#socket.unref();
       this.#onIdle(this);
     }
     sink?.end();
