@@ -278,8 +278,9 @@ export class H1Connection {
       if (colon <= 0) return new Error("malformed answer header");
       const name = line.slice(0, colon).toLowerCase();
       const value = line.slice(colon + 1).trim();
+      // typeof: `headers` inherits Object.prototype's members (a "constructor" header).
       const had = headers[name];
-      headers[name] = had === undefined ? value : `${had}, ${value}`;
+      headers[name] = typeof had === "string" ? `${had}, ${value}` : value;
     }
     if (status < 200) {
       // An interim answer (100 Continue, 103 Early Hints): the real one follows.
