@@ -40,6 +40,8 @@ export interface H1Sink {
 /** Longest answer head read (status line and headers), as node:http's default. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const CRLF2 = Buffer.from("\r\n\r\n");
+/** An HTTP header name (RFC 9110's token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function noop(): void {}
 
@@ -275,7 +277,10 @@ export class H1Connection {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i] as string;
       const colon = line.indexOf(":");
-      if (colon <= 0) return new Error("malformed answer header");
+      // A name is a token: "Content-Length : 2" or a folded line is no header of ours.
+      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+        return new Error("malformed answer header");
+      }
       const name = line.slice(0, colon).toLowerCase();
       const value = line.slice(colon + 1).trim();
       // typeof: `headers` inherits Object.prototype's members (a "constructor" header).
