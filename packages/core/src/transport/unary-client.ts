@@ -118,8 +118,12 @@ export function createAgent(url: string, options: https.AgentOptions = {}): http
 const ABORTED = "aborted by the caller";
 /** An HTTP header name (RFC 9110's token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What a header value must not hold (node:http refuses the same). */
-const BAD_VALUE = /[\0\r\n]/;
+/**
+ * What a header value must not hold, as node:http's check: controls but tab (CR, LF, NUL
+ * among them), DEL, and characters over U+00FF, which the latin1 head would mangle
+ * (U+010A and U+010D go out as LF and CR).
+ */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * The one HTTP/1.1 unary client of every transport: one request, one complete answer,
