@@ -40,6 +40,8 @@ export interface H1Sink {
 /** Longest answer head read (status line and headers), as node:http's default. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const CRLF2 = Buffer.from("\r\n\r\n");
+/** An HTTP header name (RFC 9110's token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function noop(): void {}
 
@@ -67,6 +69,8 @@ export class H1Connection {
   #remaining = 0;
   #keepAlive = true;
   #gone = false;
+  /** Unref'd between calls: an idle socket does not keep the process alive (as node's Agent). */
+  #idle = false;
 
   constructor(
     host: string,
@@ -91,6 +95,10 @@ export class H1Connection {
 
   /** Sends one request (its bytes, head and body) and reports its answer to `sink`. */
   send(bytes: Buffer, sink: H1Sink): void {
+    if (this.#idle) {
+      this.#idle = false;
+      this.#socket.ref();
+    }
     this.#sink = sink;
     this.#gotBytes = false;
     this.#state = State.Head;
@@ -98,14 +106,19 @@ export class H1Connection {
     this.#socket.write(bytes);
   }
 
-  /** Drops the socket (a call gave up on its answer, or the pool closes). */
-  destroy(): void {
+  /**
+   * Drops the socket: a call gave up on its answer, or (with `err`, which fails the call
+   * in flight, if any) the pool closes.
+   */
+  destroy(err?: Error): void {
+    const sink = this.#sink;
     this.#sink = undefined;
     if (!this.#gone) {
       this.#gone = true;
       this.#onGone(this);
     }
     this.#socket.destroy();
+    if (err !== undefined) sink?.fail(err, false);
   }
 
   #closed(err: Error): void {
@@ -148,11 +161,13 @@ export class H1Connection {
       switch (this.#state) {
         case State.Head: {
           const end = buf.indexOf(CRLF2);
+          // The head is `end` bytes; without its blank line yet, at least all but the last
+          // 3 bytes (they may start the blank line): the same limit, however bytes come.
+          if (end < 0 ? buf.length - 3 > MAX_HEAD_BYTES : end > MAX_HEAD_BYTES) {
+            this.#fail(new Error(`answer head over ${MAX_HEAD_BYTES} bytes`));
+            return;
+          }
           if (end < 0) {
-            if (buf.length > MAX_HEAD_BYTES) {
-              this.#fail(new Error(`answer head over ${MAX_HEAD_BYTES} bytes`));
-              return;
-            }
             this.#buf = buf;
             return;
           }
@@ -262,11 +277,15 @@ export class H1Connection {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i] as string;
       const colon = line.indexOf(":");
-      if (colon <= 0) return new Error("malformed answer header");
+      // A name is a token: "Content-Length : 2" or a folded line is no header of ours.
+      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+        return new Error("malformed answer header");
+      }
       const name = line.slice(0, colon).toLowerCase();
       const value = line.slice(colon + 1).trim();
+      // typeof: `headers` inherits Object.prototype's members (a "constructor" header).
       const had = headers[name];
-      headers[name] = had === undefined ? value : `${had}, ${value}`;
+      headers[name] = typeof had === "string" ? `${had}, ${value}` : value;
     }
     if (status < 200) {
       // An interim answer (100 Continue, 103 Early Hints): the real one follows.
@@ -279,7 +298,13 @@ export class H1Connection {
     const te = headers["transfer-encoding"];
     const cl = headers["content-length"];
     let declared = -1;
-    if (te !== undefined) {
+    if (status === 204 || status === 304) {
+      // Never a body, whatever the head says (RFC 9112 6.3; a 304 may declare the length
+      // of the representation it stands for).
+      declared = 0;
+      this.#state = State.Length;
+      this.#remaining = 0;
+    } else if (te !== undefined) {
       if (te.toLowerCase() !== "chunked") return new Error(`unsupported transfer-encoding ${te}`);
       this.#state = State.ChunkSize;
     } else if (cl !== undefined) {
@@ -287,10 +312,6 @@ export class H1Connection {
       declared = Number(cl);
       this.#state = State.Length;
       this.#remaining = declared;
-    } else if (status === 204 || status === 304) {
-      declared = 0;
-      this.#state = State.Length;
-      this.#remaining = 0;
     } else {
       this.#state = State.UntilClose;
       this.#keepAlive = false;
@@ -309,6 +330,8 @@ export class H1Connection {
       this.#onGone(this);
       this.#socket.destroy();
     } else {
+      this.#idle = true;
+      this.#socket.unref();
       this.#onIdle(this);
     }
     sink?.end();
@@ -392,7 +415,7 @@ export class H1Pool {
   destroy(): void {
     this.#closed = true;
     this.#idle.length = 0;
-    for (const c of [...this.#all]) c.destroy();
+    for (const c of [...this.#all]) c.destroy(new Error("client closed"));
     for (const use of this.#waiting.splice(0)) use(undefined);
   }
 }

@@ -38,7 +38,10 @@ export interface UnaryClientOptions {
 /** One call: method, path (after the base URL's own path), headers and body as sent. */
 export interface UnaryRequest {
   method: "GET" | "POST" | "PUT" | "DELETE";
-  /** Starts with `/`; appended to the base URL's path. Sent as is (already escaped). */
+  /**
+   * Starts with `/`; appended to the base URL's path. Sent as is (already escaped): a
+   * space, control or character over U+00FF in it fails the call.
+   */
   path: string;
   /**
    * Sent as is and never modified (so a caller may reuse one object for every call):
@@ -118,8 +121,14 @@ export function createAgent(url: string, options: https.AgentOptions = {}): http
 const ABORTED = "aborted by the caller";
 /** An HTTP header name (RFC 9110's token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What a header value must not hold (node:http refuses the same). */
-const BAD_VALUE = /[\0\r\n]/;
+/**
+ * What a header value must not hold, as node:http's check: controls but tab (CR, LF, NUL
+ * among them), DEL, and characters over U+00FF, which the latin1 head would mangle
+ * (U+010A and U+010D go out as LF and CR).
+ */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** What a path must not hold, as node:http's check: spaces, controls, characters over U+00FF. */
+const BAD_PATH = /[^\u0021-\u00ff]/;
 
 /**
  * The one HTTP/1.1 unary client of every transport: one request, one complete answer,
@@ -475,9 +484,10 @@ export class UnaryClient {
 
   /**
    * A request's bytes for the lean client, head and body in one buffer (one write). Header
-   * names and values are checked as node:http checks them; a bad one throws.
+   * names and values, and the path, are checked as node:http checks them; a bad one throws.
    */
   #requestBytes(req: UnaryRequest): Buffer {
+    if (BAD_PATH.test(req.path)) throw new TypeError("request path contains unescaped characters");
     let head = `${req.method} ${this.#prefix}${req.path} HTTP/1.1\r\nHost: ${this.#host}\r\nConnection: keep-alive\r\n`;
     let hasLength = false;
     const headers = req.headers;
