@@ -567,9 +567,13 @@ describe("lean HTTP/1.1 client: keep-alive sockets", () => {
     expect(sockets.length).toBe(1);
   });
 
-  it("opens a new socket after an answer that says Connection: close", async () => {
+  it.each([
+    "Connection: close",
+    "Connection: keep-alive, close",
+    "Connection: Upgrade\r\nConnection: Close",
+  ])("opens a new socket after an answer that says %j", async (header) => {
     const s = await rawServer(async (c, r) => {
-      await c.write(ok(r.path, c.index === 0 ? "Connection: close\r\n" : ""));
+      await c.write(ok(r.path, c.index === 0 ? `${header}\r\n` : ""));
     });
     const cl = client(s.url);
     expect(await text(cl.request(get("/a")))).toBe("/a");

@@ -293,8 +293,13 @@ export class H1Connection {
       this.#state = State.Head;
       return undefined;
     }
-    const conn = headers.connection?.toLowerCase();
-    this.#keepAlive = m[1] === "1" ? conn !== "close" : conn === "keep-alive";
+    // Connection is a list of tokens (e.g. "keep-alive, close").
+    const conn =
+      headers.connection
+        ?.toLowerCase()
+        .split(",")
+        .map((t) => t.trim()) ?? [];
+    this.#keepAlive = m[1] === "1" ? !conn.includes("close") : conn.includes("keep-alive");
     const te = headers["transfer-encoding"];
     const cl = headers["content-length"];
     let declared = -1;
