@@ -85,8 +85,8 @@ Options:
   --api-lane <on|off>   answer plain GET /api requests on the API port with a lean
                         HTTP/1.1 reader over node:net, and hand every other
                         connection to node:http (default on)
-  --peer-lane <on|off>  the same for batch requests on the peer port (the http
-                        transport's; default on)
+  --peer-lane <on|off>  the same for peer calls on the peer port (gets, batches,
+                        sets, removes; Connect's unary binary calls) (default on)
   --hot-cache <on|off>  keep some values owned by other nodes locally (default on)
   --ttl-ms <n>          expire cached values after n ms (default: never)
   --negative-ttl-ms <n> cache "not exist" answers for n ms (default 5000)

@@ -28,7 +28,7 @@ export interface PeerServerOptions {
   serverLimits: ServerLimitsOptions;
   /** Batch concurrent gets to one peer (the pools' `batch` option). */
   batch: boolean;
-  /** The HTTP pool's batch lane on the peer port (its `lane` option). */
+  /** The pool's lean lane on the peer port (its `lane` option). */
   lane: boolean;
 }
 
@@ -91,16 +91,13 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     );
   } else {
     // Loaded on demand so that an http-only node does not pay for the Connect stack.
-    const { ConnectPool, createCleartextServer } = await import("@tinycache/transport-connect");
-    const connect = new ConnectPool(common);
+    const { ConnectPool } = await import("@tinycache/transport-connect");
+    const connect = new ConnectPool({ ...common, lane: opts.lane });
     pool = connect;
-    server = createCleartextServer(
-      (req, res) => {
-        // The routes write through the API both HTTP/1.1 and HTTP/2 (compat) share.
-        if (!opts.routes(req as IncomingMessage, res as ServerResponse)) connect.handler(req, res);
-      },
-      { serverLimits, logger },
-    );
+    server = connect.peerServer((req, res) => {
+      // The routes write through the API both HTTP/1.1 and HTTP/2 (compat) share.
+      if (!opts.routes(req as IncomingMessage, res as ServerResponse)) connect.handler(req, res);
+    });
   }
   pool.setPeers(...opts.peers);
   await server.listen(opts.port, opts.host);

@@ -5,7 +5,7 @@ import {
   type ServerLimitsOptions,
 } from "@tinycache/core/transport";
 import { DualServer } from "./private/dual-server.js";
-import type { RequestListener } from "./server.js";
+import type { LaneHandlers, RequestListener } from "./server.js";
 
 /** Options of {@link createCleartextServer}. */
 export interface CleartextServerOptions {
@@ -16,6 +16,11 @@ export interface CleartextServerOptions {
   serverLimits?: ServerLimitsOptions;
   /** pino-compatible logger for server errors. Default: silent. */
   logger?: Logger;
+  /**
+   * A lean lane in front (a pool's `peerServer` passes its own): plain Connect unary
+   * calls read over node:net, everything else to the handler. Default: none.
+   */
+  lane?: LaneHandlers;
 }
 
 /**
@@ -33,5 +38,6 @@ export function createCleartextServer(
     handler,
     resolveServerLimits("createCleartextServer", options.serverLimits),
     options.logger,
+    options.lane,
   );
 }

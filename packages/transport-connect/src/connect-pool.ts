@@ -1,8 +1,8 @@
-import { PeerPoolBase } from "@tinycache/core/transport";
+import { PeerPoolBase, type PoolServer } from "@tinycache/core/transport";
 import { type ConnectPoolOptions, resolveOptions } from "./options.js";
 import { ConnectPeer } from "./peer.js";
 import { DualServer } from "./private/dual-server.js";
-import { CacheServer, type PeerHandler } from "./server.js";
+import { CacheServer, type PeerHandler, type RequestListener } from "./server.js";
 
 /**
  * A tinycache peer pool over Connect: the PeerPicker core asks for key owners (a
@@ -26,11 +26,16 @@ import { CacheServer, type PeerHandler } from "./server.js";
 export class ConnectPool extends PeerPoolBase<ConnectPeer> {
   /** The request listener, for HTTP/1.1 and HTTP/2 servers alike. */
   declare readonly handler: PeerHandler;
+  readonly #peerServer: (handler: RequestListener) => PoolServer;
 
   constructor(options: ConnectPoolOptions) {
     const o = resolveOptions(options);
     const auth = o.auth;
-    const handler = new CacheServer(o).handler;
+    const server = new CacheServer(o);
+    const handler = server.handler;
+    const lane = o.lane ? server.lane : undefined;
+    const peerServer = (h: RequestListener): PoolServer =>
+      new DualServer(h, o.serverLimits, o.logger, lane);
     super(o, {
       name: "ConnectPool",
       connect: (url) =>
@@ -47,8 +52,27 @@ export class ConnectPool extends PeerPoolBase<ConnectPeer> {
         }),
       disconnect: (peer) => peer.close(),
       handler,
-      createServer: () => new DualServer(handler, o.serverLimits, o.logger),
+      createServer: () => peerServer(handler),
     });
+    this.#peerServer = peerServer;
+  }
+
+  /**
+   * The server {@link ConnectPool.listen} runs, for a handler of your own (e.g. the pool's
+   * `handler` behind routes of yours): HTTP/1.1 and h2c on one port with the pool's
+   * `serverLimits`, and (with the `lane` option, the default) the lean lane in front for
+   * plain Connect unary calls. Start and stop it through the result:
+   *
+   * ```ts
+   * const server = pool.peerServer((req, res) => {
+   *   if (req.url === "/healthz") res.end("ok");
+   *   else pool.handler(req, res);
+   * });
+   * await server.listen(8001);
+   * ```
+   */
+  peerServer(handler: RequestListener): PoolServer {
+    return this.#peerServer(handler);
   }
 
   /**

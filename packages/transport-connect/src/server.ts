@@ -11,6 +11,9 @@ import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   type BatchAnswer,
   batchSizeError,
+  type LaneReply,
+  type LaneRequest,
+  type LeanServerOptions,
   type MountableHandler,
   mountable,
   RequestCheck,
@@ -52,6 +55,19 @@ export type ServerOptions = Pick<
 >;
 
 const SERVICE_PATH = `/${pb.CacheService.typeName}/`;
+type DirectMethod = "Get" | "Set" | "Remove" | "GetMany";
+const DIRECT_METHODS: ReadonlySet<string> = new Set<DirectMethod>(["Get", "Set", "Remove", "GetMany"]);
+const PROTO_HEADERS = "Content-Type: application/proto\r\n";
+/** A header value the lane may write as is (visible ASCII, spaces, tabs). */
+const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
+/** A header name (RFC 9110's token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** What core's lean lane needs of a server: see {@link CacheServer.lane}. */
+export type LaneHandlers = Pick<
+  LeanServerOptions,
+  "accepts" | "acceptsHeaders" | "handle" | "captureHeaders" | "maxBodyBytes"
+>;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -69,6 +85,14 @@ export class CacheServer {
   /** Auth, body cap, key limit (from the group) and deadline: core's shared checks. */
   readonly #check: RequestCheck;
   readonly handler: PeerHandler;
+  /**
+   * The direct path's calls (Connect protocol, unary, binary, uncompressed, HTTP/1.1) for
+   * core's lean lane, which reads them whole over node:net in front of the node:http
+   * server: the same answers as {@link handler}'s, without node:http's request and
+   * response objects. Everything else (HTTP/2, gRPC, JSON, compression, ...) is handed to
+   * node:http and the adapter.
+   */
+  readonly lane: LaneHandlers;
 
   constructor(o: ServerOptions) {
     this.#o = o;
@@ -108,6 +132,76 @@ export class CacheServer {
       serve,
       (req) => requestPath(req.url)?.startsWith(SERVICE_PATH) === true,
     );
+    this.lane = this.#lane();
+  }
+
+  #lane(): LaneHandlers {
+    const check = this.#check;
+    const auth = check.authHeader;
+    const capture = [
+      "content-type",
+      "content-encoding",
+      "connect-protocol-version",
+      "connect-timeout-ms",
+    ];
+    if (auth !== undefined) capture.push(auth);
+    return {
+      accepts: (method, target) =>
+        method === "POST" &&
+        target.startsWith(SERVICE_PATH) &&
+        DIRECT_METHODS.has(target.slice(SERVICE_PATH.length)),
+      captureHeaders: capture,
+      acceptsHeaders: (h) =>
+        h["content-type"] === "application/proto" &&
+        h["content-encoding"] === undefined &&
+        (h["connect-protocol-version"] === undefined || h["connect-protocol-version"] === "1"),
+      maxBodyBytes: check.maxBodyBytes,
+      handle: (req: LaneRequest, reply: LaneReply) => {
+        const method = req.target.slice(SERVICE_PATH.length) as DirectMethod;
+        if (!check.authorized(req.headers)) {
+          laneError(reply, new ConnectError("missing or wrong peer secret", Code.Unauthenticated));
+          return;
+        }
+        const timeout = parseTimeout(req.headers["connect-timeout-ms"] ?? null, 2_147_483_647);
+        if (timeout.error !== undefined) {
+          laneError(reply, timeout.error);
+          return;
+        }
+        // As on the direct path: a GetMany needs only the connection's signal; a single
+        // call also stops at its Connect-Timeout-Ms.
+        const gone = check.socketSignal(req.socket);
+        let signal = gone;
+        let done = noop;
+        if (method !== "GetMany" && timeout.timeoutMs !== undefined) {
+          const ac = new AbortController();
+          const onGone = () => ac.abort(gone.reason);
+          const timer = setTimeout(
+            () => ac.abort(new DOMException("deadline exceeded", "TimeoutError")),
+            timeout.timeoutMs,
+          );
+          gone.addEventListener("abort", onGone, { once: true });
+          signal = ac.signal;
+          done = () => {
+            clearTimeout(timer);
+            gone.removeEventListener("abort", onGone);
+          };
+        }
+        this.#answer(method, req.body, signal, timeout.timeoutMs).then(
+          (out) => {
+            done();
+            reply.send(200, out, PROTO_HEADERS);
+          },
+          (err: unknown) => {
+            done();
+            const ce = ConnectError.from(err);
+            if (ce.code === Code.Internal) {
+              this.#o.logger.debug({ err: ce.rawMessage, method }, "tinycache peer call failed");
+            }
+            laneError(reply, ce);
+          },
+        );
+      },
+    };
   }
 
   // ---- the calls, shared by both paths; they throw ConnectErrors ----
@@ -340,6 +434,15 @@ export class CacheServer {
 }
 
 function noop(): void {}
+
+/** {@link sendError} through the lane: the same status, JSON body and metadata headers. */
+function laneError(reply: LaneReply, err: ConnectError): void {
+  let headers = "Content-Type: application/json\r\n";
+  err.metadata.forEach((value, key) => {
+    if (TOKEN.test(key) && PLAIN_VALUE.test(value)) headers += `${key}: ${value}\r\n`;
+  });
+  reply.send(codeToHttpStatus(err.code), errorToJsonBytes(err, undefined), headers);
+}
 
 function tooLarge(max: number): ConnectError {
   return new ConnectError(`message larger than ${max} bytes`, Code.ResourceExhausted);

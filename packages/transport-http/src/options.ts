@@ -25,15 +25,6 @@ export interface HttpPoolOptions extends PeerPoolOptions {
    * server, pass {@link HttpPool.handler} to `https.createServer` instead.)
    */
   tls?: HttpsServerOptions;
-  /**
-   * Serve the batch endpoint (what tinycache peers send by the thousand) through a lean
-   * HTTP/1.1 lane in front of node:http (core's `LeanServer`): about half an owner's CPU
-   * per batch is node:http's request and response objects. Every other request, and any
-   * request the lane does not fully understand, is node:http's. Plain HTTP only: ignored
-   * with `tls`. Used by {@link HttpPool.listen} and {@link HttpPool.peerServer}.
-   * @default true
-   */
-  lane?: boolean;
 }
 
 /** Options after defaults and checks. */
@@ -41,7 +32,6 @@ export interface ResolvedOptions extends ResolvedPoolOptions {
   basePath: string;
   agent: ((peer: URL) => HttpAgent) | undefined;
   tls: HttpsServerOptions | undefined;
-  lane: boolean;
 }
 
 export const DEFAULT_BASE_PATH = "/_groupcache/";
@@ -62,8 +52,5 @@ export function resolveOptions(o: HttpPoolOptions): ResolvedOptions {
   if (o.agent !== undefined && typeof o.agent !== "function") {
     throw new TypeError("HttpPool: agent must be a function (peer: URL) => http.Agent");
   }
-  if (o.lane !== undefined && typeof o.lane !== "boolean") {
-    throw new TypeError(`HttpPool: lane must be a boolean, got ${String(o.lane)}`);
-  }
-  return { ...common, basePath, agent: o.agent, tls: o.tls, lane: o.lane ?? true };
+  return { ...common, basePath, agent: o.agent, tls: o.tls };
 }

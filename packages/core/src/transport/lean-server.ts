@@ -115,6 +115,11 @@ export interface LeanServerOptions {
   maxBodyBytes?: number;
   /** Lower-case names of the headers `handle` reads (e.g. an auth header). @default none */
   captureHeaders?: readonly string[];
+  /**
+   * Whether the lane answers a request, given its captured headers (after `accepts`):
+   * e.g. only one content type. Must not throw. @default every request `accepts` takes
+   */
+  acceptsHeaders?(headers: Readonly<Record<string, string>>): boolean;
 }
 
 /** One lane request: its place in the connection's answer order, and its answer. */
@@ -301,6 +306,7 @@ export class LeanServer {
   readonly headersTimeoutMs: number;
   readonly handle: (req: LaneRequest, reply: LaneReply) => void;
   readonly #accepts: (method: LaneMethod, target: string) => boolean;
+  readonly #acceptsHeaders: ((headers: Readonly<Record<string, string>>) => boolean) | undefined;
   readonly #maxBodyBytes: number;
   readonly #capture: ReadonlySet<string>;
   /** Lengths of the captured names: only a name of such a length is lower-cased. */
@@ -324,6 +330,7 @@ export class LeanServer {
     this.headersTimeoutMs = opts.headersTimeoutMs;
     this.handle = opts.handle;
     this.#accepts = opts.accepts;
+    this.#acceptsHeaders = opts.acceptsHeaders;
     this.#maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
     this.#capture = new Set(opts.captureHeaders ?? []);
     this.#captureLengths = new Set([...this.#capture].map((n) => n.length));
@@ -511,6 +518,7 @@ export class LeanServer {
       p = e + 2;
     }
     if (!host || (withBody && length < 0)) return undefined;
+    if (this.#acceptsHeaders !== undefined && !this.#acceptsHeaders(headers)) return undefined;
     return { method, target, length: length < 0 ? 0 : length, headers };
   }
 

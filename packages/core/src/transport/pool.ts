@@ -6,6 +6,7 @@ import type { HashFunction } from "@tinycache/consistenthash";
 import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
 import { NOOP_LOGGER } from "../private/noop-logger.js";
 import type { PeerBatchStats } from "./batch.js";
+import type { LeanServer } from "./lean-server.js";
 import { DEFAULT_MAX_BATCH_KEYS } from "./batch-server.js";
 import { ByteBudget } from "./byte-budget.js";
 import {
@@ -169,6 +170,16 @@ export interface PeerPoolOptions {
    */
   batch?: boolean;
   /**
+   * Serve the peer calls other tinycache nodes send by the thousand (gets, batches, sets,
+   * removes; for Connect: its unary binary calls over HTTP/1.1) through a lean HTTP/1.1
+   * lane in front of node:http ({@link LeanServer}): node:http's request and response
+   * objects were about half an owner's CPU per batch. Every other request, and any the
+   * lane does not fully understand, is node:http's, with its own checks and errors. Plain
+   * HTTP only (ignored with TLS). Used by `listen` and the pools' `peerServer`.
+   * @default true
+   */
+  lane?: boolean;
+  /**
    * Most keys this node's server answers in one batch call; a larger batch is refused as a
    * whole (HTTP 413 / `resource_exhausted`). An integer >= 1.
    * @default 1000
@@ -193,6 +204,7 @@ export interface ResolvedPoolOptions {
   /** Undefined: health off. */
   health: ResolvedHealthOptions | undefined;
   batch: boolean;
+  lane: boolean;
   maxBatchKeys: number;
 }
 
@@ -240,15 +252,16 @@ export function resolvePoolOptions(owner: string, o: PeerPoolOptions): ResolvedP
     serverLimits: resolveServerLimits(owner, o.serverLimits),
     logger: o.logger ?? NOOP_LOGGER,
     health: resolveHealthOptions(owner, o.health, timeoutMs),
-    batch: batchOption(owner, o.batch),
+    batch: booleanOption(owner, "batch", o.batch, true),
+    lane: booleanOption(owner, "lane", o.lane, true),
     maxBatchKeys: positiveIntOption(owner, "maxBatchKeys", o.maxBatchKeys, DEFAULT_MAX_BATCH_KEYS),
   };
 }
 
-function batchOption(owner: string, v: unknown): boolean {
-  if (v === undefined) return true;
+function booleanOption(owner: string, name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
   if (typeof v !== "boolean")
-    throw new TypeError(`${owner}: batch must be a boolean, got ${String(v)}`);
+    throw new TypeError(`${owner}: ${name} must be a boolean, got ${String(v)}`);
   return v;
 }
 

@@ -4,11 +4,12 @@ import { createServer as createHttp2Server, type Http2Server } from "node:http2"
 import type { AddressInfo, Socket } from "node:net";
 import {
   applyServerLimits,
+  LeanServer,
   type Logger,
   type PoolServer,
   type ServerLimits,
 } from "@tinycache/core/transport";
-import type { RequestListener } from "../server.js";
+import type { LaneHandlers, RequestListener } from "../server.js";
 
 /** The client connection preface of HTTP/2 (RFC 9113, 3.4). */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -33,8 +34,15 @@ export class DualServer implements PoolServer {
   readonly #limits: ServerLimits;
   readonly #logger: Logger | undefined;
   readonly #sockets = new Set<Socket>();
+  /** The lean lane in front, when given: it listens, and hands the rest to #h1's routing. */
+  readonly #lane: LeanServer | undefined;
 
-  constructor(handler: RequestListener, limits: ServerLimits, logger?: Logger) {
+  constructor(
+    handler: RequestListener,
+    limits: ServerLimits,
+    logger?: Logger,
+    lane?: LaneHandlers,
+  ) {
     this.#limits = limits;
     this.#logger = logger;
     this.#h1 = applyServerLimits(createHttpServer({ noDelay: true }, handler), limits);
@@ -51,6 +59,16 @@ export class DualServer implements PoolServer {
     this.#h1.on("connection", (socket: Socket) =>
       this.#route(socket, h1Connection as (s: Socket) => void),
     );
+    this.#lane =
+      lane === undefined
+        ? undefined
+        : new LeanServer({
+            ...lane,
+            fallback: this.#h1,
+            keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+            headersTimeoutMs: limits.headersTimeoutMs,
+            maxConnections: limits.maxConnections,
+          });
   }
 
   #route(socket: Socket, h1Connection: (s: Socket) => void): void {
@@ -83,6 +101,14 @@ export class DualServer implements PoolServer {
   }
 
   async listen(port: number, host?: string): Promise<AddressInfo> {
+    const lane = this.#lane;
+    if (lane !== undefined) {
+      // The lane listens and counts every connection; what it hands over (HTTP/2's
+      // preface included) comes to #route through #h1's 'connection'.
+      await lane.listen(port, host);
+      lane.onError((err) => this.#logger?.error({ err }, "tinycache: Connect peer server error"));
+      return lane.address() as AddressInfo;
+    }
     this.#h1.listen(port, host);
     await Promise.race([
       once(this.#h1, "listening"),
@@ -98,6 +124,13 @@ export class DualServer implements PoolServer {
 
   /** Stops listening and drops every open connection (peers reconnect elsewhere). */
   async close(): Promise<void> {
+    if (this.#lane !== undefined) {
+      const closing = this.#lane.close(0);
+      for (const s of this.#sockets) s.destroy();
+      this.#sockets.clear();
+      await closing;
+      return;
+    }
     const closed = this.#h1.listening ? once(this.#h1, "close") : Promise.resolve();
     this.#h1.close();
     this.#h1.closeAllConnections();
