@@ -30,7 +30,8 @@ export interface HttpPoolOptions extends PeerPoolOptions {
    * HTTP/1.1 lane in front of node:http (core's `LeanServer`): about half an owner's CPU
    * per batch is node:http's request and response objects. Every other request, and any
    * request the lane does not fully understand, is node:http's. Plain HTTP only: ignored
-   * with `tls`. Used by {@link HttpPool.listen} and {@link HttpPool.peerServer}.
+   * with `tls`, and by {@link HttpPool.peerServer} for an https server. Used by
+   * {@link HttpPool.listen} and {@link HttpPool.peerServer}.
    * @default true
    */
   lane?: boolean;
