@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as https from "node:https";
+import * as tls from "node:tls";
 import {
   applyServerLimits,
   LeanServer,
@@ -44,7 +45,12 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
     const lane = createLane(cfg);
     const limits = o.serverLimits;
     const peerServer = (fallback: http.Server): PoolServer => {
-      if (!o.lane) return nodeServer(fallback, o.logger, limits);
+      // The lane reads plain HTTP/1.1 off the socket: in front of TLS it would read the
+      // ClientHello, hand it over, and the handshake would hang (https.Server is an
+      // http.Server to TypeScript). So an HTTPS server is always node:https alone.
+      if (!o.lane || o.tls !== undefined || fallback instanceof tls.Server) {
+        return nodeServer(fallback, o.logger, limits);
+      }
       applyServerLimits(fallback, limits);
       return leanPoolServer(
         new LeanServer({
@@ -87,8 +93,9 @@ export class HttpPool extends PeerPoolBase<HttpPeer> {
   /**
    * A server for a peer port you serve yourself (e.g. with your own routes beside the
    * pool's {@link HttpPool.handler}): `fallback`, a node:http server that has not
-   * listened, behind the batch lane (see the `lane` option; with `lane: false`, `fallback`
-   * alone), with the pool's `serverLimits` applied. Start and stop it through the result:
+   * listened, behind the batch lane (see the `lane` option; with `lane: false` or `tls`,
+   * or for an https server, `fallback` alone), with the pool's `serverLimits` applied.
+   * Start and stop it through the result:
    *
    * ```ts
    * const server = pool.peerServer(http.createServer((req, res) => {
