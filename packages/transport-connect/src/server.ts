@@ -56,7 +56,12 @@ export type ServerOptions = Pick<
 
 const SERVICE_PATH = `/${pb.CacheService.typeName}/`;
 type DirectMethod = "Get" | "Set" | "Remove" | "GetMany";
-const DIRECT_METHODS: ReadonlySet<string> = new Set<DirectMethod>(["Get", "Set", "Remove", "GetMany"]);
+const DIRECT_METHODS: ReadonlySet<string> = new Set<DirectMethod>([
+  "Get",
+  "Set",
+  "Remove",
+  "GetMany",
+]);
 const PROTO_HEADERS = "Content-Type: application/proto\r\n";
 /** A header value the lane may write as is (visible ASCII, spaces, tabs). */
 const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;

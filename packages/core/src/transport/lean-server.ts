@@ -283,11 +283,14 @@ class Conn {
     this.lane.released(this);
     const rest = this.#buf;
     this.#buf = "";
+    // A socket the lane paused (answers piling up, or bytes waiting for the hand-over)
+    // flows again; otherwise the new owner decides (a server sniffing for HTTP/2 pauses it
+    // and gives it to http2's native session, which a resume here would rob of bytes).
+    if (socket.isPaused()) socket.resume();
     this.lane.fallback.emit("connection", socket);
     // node:http reads the socket from here on; the bytes the lane read but did not answer
     // go to it first, the way it reads them itself (its 'data' listener).
     if (rest.length > 0) socket.emit("data", Buffer.from(rest, "latin1"));
-    socket.resume();
   }
 }
 

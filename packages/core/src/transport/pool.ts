@@ -6,7 +6,6 @@ import type { HashFunction } from "@tinycache/consistenthash";
 import type { GroupLookup, Logger, PeerGetter, PeerPicker } from "../peers.js";
 import { NOOP_LOGGER } from "../private/noop-logger.js";
 import type { PeerBatchStats } from "./batch.js";
-import type { LeanServer } from "./lean-server.js";
 import { DEFAULT_MAX_BATCH_KEYS } from "./batch-server.js";
 import { ByteBudget } from "./byte-budget.js";
 import {
@@ -15,6 +14,7 @@ import {
   type ResolvedHealthOptions,
   resolveHealthOptions,
 } from "./health.js";
+import type { LeanServer } from "./lean-server.js";
 import type { MountableHandler } from "./mount.js";
 import {
   checkPeerUrl,
