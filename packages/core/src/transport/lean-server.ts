@@ -522,7 +522,7 @@ export class LeanServer {
     }
     if (!host || (withBody && length < 0)) return undefined;
     if (this.#acceptsHeaders !== undefined && !this.#acceptsHeaders(headers)) return undefined;
-    return { method, target, length: length < 0 ? 0 : length, headers };
+    return { method, target, length: Math.max(length, 0), headers };
   }
 
   /** A response head as node:http writes one: status line, `headers`, length, date, keep-alive. */
