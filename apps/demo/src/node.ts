@@ -79,9 +79,9 @@ Options:
                         most bytes of peers' answers buffered at once; an answer
                         that does not fit is loaded locally (default 67108864)
   --peer-batch <on|off> send concurrent fetches of keys owned by one peer as one
-                        batch call per event-loop turn, answered key by key (only
-                        to tinycache peers; Go groupcache peers get one request per
-                        key) (default on)
+                        batch call per two event-loop turns, answered key by key
+                        (only to tinycache peers; Go groupcache peers get one
+                        request per key) (default on)
   --api-lane <on|off>   answer plain GET /api requests on the API port with a lean
                         HTTP/1.1 reader over node:net, and hand every other
                         connection to node:http (default on)

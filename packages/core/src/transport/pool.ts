@@ -162,7 +162,7 @@ export interface PeerPoolOptions {
   health?: PeerHealthOptions | false;
   /**
    * Batched peer gets: concurrent gets to one peer are sent as one batch call per
-   * event-loop turn (at most 64 keys / 64 KiB of keys each), answered per key; callers see
+   * two event-loop turns (at most 64 keys / 64 KiB of keys each), answered per key; callers see
    * exactly what single gets give them. Only with peers known to speak batches (the HTTP
    * transport learns it from their answers; Go groupcache peers keep one request per key).
    * `false` sends one call per key.
