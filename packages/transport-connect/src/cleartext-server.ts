@@ -17,8 +17,9 @@ export interface CleartextServerOptions {
   /** pino-compatible logger for server errors. Default: silent. */
   logger?: Logger;
   /**
-   * A lean lane in front (a pool's `peerServer` passes its own): plain Connect unary
-   * calls read over node:net, everything else to the handler. Default: none.
+   * A lean lane in front: plain Connect unary calls read over node:net, everything else
+   * to the handler. A pool's `peerServer(handler)` is this server with the pool's own
+   * lane; here, for a lane of your own (core's LeanServer handlers). Default: none.
    */
   lane?: LaneHandlers;
 }

@@ -515,7 +515,7 @@ describe("the lane and node:http answer every direct-path call alike", () => {
   );
 
   it("a Connect-Timeout-Ms beyond setTimeout's range (2^31-1 ms): invalid_argument, as on the direct path", async () => {
-    // (connect-node's adapter has no such cap by default: Node clamps its timer to 1 ms.)
+    // (connect-node's adapter refuses it too: the server passes it maxTimeoutMs.)
     const { both } = await fronts();
     const { lane } = await both(call("Get", getBody("Tom"), "Connect-Timeout-Ms: 2147483648\r\n"), {
       refusedUnread: true,
@@ -526,6 +526,22 @@ describe("the lane and node:http answer every direct-path call alike", () => {
     });
     const max = await both(call("Get", getBody("Tom"), "Connect-Timeout-Ms: 2147483647\r\n"));
     expect(max.lane.status).toBe(200);
+  });
+
+  it("connect-node's adapter (a JSON call) refuses the same timeout: invalid_argument, not a 1 ms deadline", async () => {
+    const { node } = await fronts();
+    const json = (timeout: string) =>
+      req(
+        "POST",
+        `${SERVICE}Get`,
+        Buffer.from('{"group":"scores","key":"Tom"}'),
+        `Content-Type: application/json\r\nConnect-Protocol-Version: 1\r\nConnect-Timeout-Ms: ${timeout}\r\n`,
+      );
+    const over = await ask(node.port, json("2147483648"));
+    expect(over.status).toBe(400);
+    expect(connectError(over)?.code).toBe("invalid_argument");
+    const max = await ask(node.port, json("2147483647"));
+    expect(max.status).toBe(200);
   });
 
   it("a good Connect-Timeout-Ms: 200", async () => {

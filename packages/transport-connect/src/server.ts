@@ -55,6 +55,8 @@ export type ServerOptions = Pick<
 >;
 
 const SERVICE_PATH = `/${pb.CacheService.typeName}/`;
+/** setTimeout's ceiling: the longest Connect-Timeout-Ms any path accepts. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 type DirectMethod = "Get" | "Set" | "Remove" | "GetMany";
 const DIRECT_METHODS: ReadonlySet<string> = new Set<DirectMethod>([
   "Get",
@@ -110,6 +112,9 @@ export class CacheServer {
       // brotli included, is `unimplemented` with the list of what is accepted, as the
       // protocols say, instead of a failed decompression. Our own clients never compress.
       acceptCompression: [compressionGzip],
+      // setTimeout's ceiling, as the direct path and the lane refuse longer timeouts: a
+      // longer one would overflow Node's timer (fired after 1 ms: deadline_exceeded).
+      maxTimeoutMs: MAX_TIMEOUT_MS,
     });
     const serve = (
       req: IncomingMessage | Http2ServerRequest,
@@ -167,7 +172,7 @@ export class CacheServer {
           laneError(reply, new ConnectError("missing or wrong peer secret", Code.Unauthenticated));
           return;
         }
-        const timeout = parseTimeout(req.headers["connect-timeout-ms"] ?? null, 2_147_483_647);
+        const timeout = parseTimeout(req.headers["connect-timeout-ms"] ?? null, MAX_TIMEOUT_MS);
         if (timeout.error !== undefined) {
           laneError(reply, timeout.error);
           return;
@@ -367,7 +372,7 @@ export class CacheServer {
     }
     // The deadline the client sent (Connect-Timeout-Ms), as connect-node reads it.
     const header = req.headers["connect-timeout-ms"];
-    const timeout = parseTimeout(typeof header === "string" ? header : null, 2_147_483_647);
+    const timeout = parseTimeout(typeof header === "string" ? header : null, MAX_TIMEOUT_MS);
     if (timeout.error !== undefined) {
       check.closeAfterAnswer(req, res);
       sendError(res, timeout.error);
