@@ -10,6 +10,7 @@ const entry = (size: number, expiresAt = 0): Entry => ({
   size,
   resolved: undefined,
   served: undefined,
+  servedValue: undefined,
 });
 
 /** What an entry of `size` costs the budget: its size plus the LRU's own overhead. */

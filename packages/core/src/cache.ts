@@ -28,6 +28,8 @@ export interface Entry {
    * made at the first served hit, so the transport's hot path allocates nothing in core.
    */
   served: Promise<Readonly<{ value: ByteView; expiresAt?: number }>> | undefined;
+  /** The frozen `{ value, expiresAt }` itself, for a synchronous served hit (`serveCached`). */
+  servedValue: Readonly<{ value: ByteView; expiresAt?: number }> | undefined;
 }
 
 /**

@@ -824,3 +824,49 @@ describe("registerPeers", () => {
     expect(() => group({ getter: async () => "v" }).registerPeers({} as never)).toThrow(TypeError);
   });
 });
+
+describe("Group.serveCached (a peer's get from the caches alone)", () => {
+  it("a hit: the object serveGet resolves with, counted as serveGet counts a hit", async () => {
+    const clock = fakeClock();
+    const g = group({ getter: async (k) => ({ value: `v:${k}`, ttlMs: 1000 }), now: clock.now });
+    await g.get("Tom");
+    const before = { ...g.stats };
+    const v = g.serveCached("Tom");
+    expect(v?.value.toString()).toBe("v:Tom");
+    expect(v?.expiresAt).toBe(clock.now() + 1000);
+    expect(Object.isFrozen(v)).toBe(true);
+    expect(await g.serveGet("Tom")).toBe(v);
+    const after = g.stats;
+    expect(after.serverRequests - before.serverRequests).toBe(2);
+    expect(after.gets - before.gets).toBe(2);
+    expect(after.cacheHits - before.cacheHits).toBe(2);
+  });
+
+  it("a cached not-found is null (counted as a negative hit)", async () => {
+    const g = group({
+      getter: async (k) => {
+        throw new NotFoundError(k);
+      },
+      negativeTtlMs: 5000,
+    });
+    await expect(g.get("ghost")).rejects.toBeInstanceOf(NotFoundError);
+    const before = g.stats.negativeHits;
+    expect(g.serveCached("ghost")).toBeNull();
+    expect(g.stats.negativeHits - before).toBe(1);
+  });
+
+  it("a miss, an expired entry, a refused key: undefined, nothing counted, nothing loaded", async () => {
+    const clock = fakeClock();
+    const getter = vi.fn(async (k: string) => ({ value: k, ttlMs: 10 }));
+    const g = group({ getter, now: clock.now, ttlJitter: 0, maxKeyBytes: 8 });
+    await g.get("short");
+    clock.advance(11);
+    const before = { ...g.stats };
+    expect(g.serveCached("never")).toBeUndefined();
+    expect(g.serveCached("short")).toBeUndefined(); // expired
+    expect(g.serveCached("much-too-long")).toBeUndefined();
+    expect(g.serveCached("\uD800")).toBeUndefined();
+    expect(g.stats).toEqual(before);
+    expect(getter).toHaveBeenCalledTimes(1);
+  });
+});

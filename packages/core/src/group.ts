@@ -88,9 +88,12 @@ function served(key: string, e: Entry): Promise<ServedValue> {
   if (value === undefined) return Promise.reject(new NotFoundError(key));
   let p = e.served;
   if (p === undefined) {
-    p = Promise.resolve(
-      Object.freeze(e.expiresAt !== 0 ? { value, expiresAt: e.expiresAt } : { value }),
-    );
+    let v = e.servedValue;
+    if (v === undefined) {
+      v = Object.freeze(e.expiresAt !== 0 ? { value, expiresAt: e.expiresAt } : { value });
+      e.servedValue = v;
+    }
+    p = Promise.resolve(v);
     e.served = p;
   }
   return p;
@@ -671,6 +674,33 @@ export class Group implements ServedGroup {
   }
 
   /**
+   * A peer's get answered from the caches alone, synchronously (see
+   * `ServedGroup.serveCached`): the value, `null` for a cached "not found", `undefined`
+   * when not cached or refused (then {@link serveGet} answers, and counts).
+   */
+  serveCached(key: string): ServedValue | null | undefined {
+    if (this.#keyError(key) !== undefined) return undefined;
+    const e = this.#cache.lookup(key);
+    if (e === undefined) return undefined;
+    const stats = this.#stats;
+    stats.serverRequests++;
+    stats.gets++;
+    stats.cacheHits++;
+    if (e.view === undefined) {
+      stats.negativeHits++;
+      return null;
+    }
+    let v = e.servedValue;
+    if (v === undefined) {
+      v = Object.freeze(
+        e.expiresAt !== 0 ? { value: e.view, expiresAt: e.expiresAt } : { value: e.view },
+      );
+      e.servedValue = v;
+    }
+    return v;
+  }
+
+  /**
    * Stores a value a peer set on us (we are its owner, or hold a copy) in the main cache.
    * @throws InvalidArgumentError for a key or value over the limits.
    */
@@ -790,7 +820,14 @@ export class Group implements ServedGroup {
   }
 
   #makeEntry(key: string, view: ByteView | undefined, expiresAt: number): Entry {
-    return { view, expiresAt, size: entrySize(key, view), resolved: undefined, served: undefined };
+    return {
+      view,
+      expiresAt,
+      size: entrySize(key, view),
+      resolved: undefined,
+      served: undefined,
+      servedValue: undefined,
+    };
   }
 
   /**

@@ -87,6 +87,14 @@ export interface ServedGroup {
   readonly maxKeyBytes: number;
   /** Answers a peer's get: counts a server request, then loads as `get` does. */
   serveGet(key: string, opts?: CallOptions): Promise<{ value: ByteView; expiresAt?: number }>;
+  /**
+   * A peer's get answered from this node's caches alone, synchronously: what `serveGet`
+   * would resolve with, `null` for a cached "not found", or `undefined` when the key is
+   * not cached (or `serveGet` would refuse it): then call `serveGet`. Counted as
+   * `serveGet` counts a hit; a miss counts nothing. Optional: a batch's all-hit answer
+   * skips a promise per key with it.
+   */
+  serveCached?(key: string): { value: ByteView; expiresAt?: number } | null | undefined;
   /** A peer (or this node) tells us, the owner or a holder, to store a value locally. */
   serveSet(key: string, value: Uint8Array, expiresAt?: number): void;
   /** A peer tells us to drop our local copies (main and hot) of a key. */

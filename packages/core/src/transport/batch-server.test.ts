@@ -105,3 +105,58 @@ describe("serveBatch", () => {
     expect(batchSizeError(1001, 1000)).toMatch(/1001 keys/);
   });
 });
+
+describe("serveBatch: the cached keys' answers (serveCached)", () => {
+  /** The fake group, with `serveCached` answering from `cache` (and counting its calls). */
+  function cachedGroup(cache: Record<string, string | null>) {
+    const g = group();
+    const peeks: string[] = [];
+    return Object.assign(g, {
+      peeks,
+      serveCached(key: string) {
+        peeks.push(key);
+        const v = cache[key];
+        if (v === undefined) return undefined;
+        return v === null ? null : { value: ByteView.from(v), expiresAt: 7 };
+      },
+    });
+  }
+
+  it("an all-hit batch is answered from the caches alone: no serveGet, no timer", async () => {
+    const g = cachedGroup({ a: "A", b: "B", gone: null });
+    const out = await serveBatch(g, ["a", "gone", "b"], { maxAnswerBytes: 1 << 20, timeoutMs: 50 });
+    expect(out).toEqual([
+      { key: "a", ok: true, value: ByteView.from("A"), expiresAt: 7 },
+      { key: "gone", ok: false, code: "not_found", message: new NotFoundError("gone").message },
+      { key: "b", ok: true, value: ByteView.from("B"), expiresAt: 7 },
+    ]);
+    expect(g.calls).toEqual([]);
+  });
+
+  it("a partly cached batch: only the others go through serveGet, each key asked once", async () => {
+    const g = cachedGroup({ a: "A" });
+    const out = await serveBatch(g, ["x", "a", "y", "x", "a"], { maxAnswerBytes: 1 << 20 });
+    expect(out.map((r) => r.ok && r.value.toString())).toEqual(["v:x", "A", "v:y", "v:x", "A"]);
+    expect(g.calls).toEqual(["x", "y"]);
+    expect(g.peeks).toEqual(["x", "a", "y"]);
+  });
+
+  it("a key the keyError refuses is not peeked and answers invalid_argument", async () => {
+    const g = cachedGroup({ a: "A", toolongkey: "no" });
+    const out = await serveBatch(g, ["a", "toolongkey"], { keyError, maxAnswerBytes: 1 << 20 });
+    expect(out.map((r) => (r.ok ? r.value.toString() : r.code))).toEqual(["A", "invalid_argument"]);
+    expect(g.peeks).toEqual(["a"]);
+    expect(g.calls).toEqual([]);
+  });
+
+  it("the all-hit answer keeps maxAnswerBytes", async () => {
+    const big = "x".repeat(1000);
+    const g = cachedGroup({ big1: big, big2: big, big3: big });
+    const out = await serveBatch(g, ["big1", "big2", "big3"], { maxAnswerBytes: 2200 });
+    expect(out.map((r) => (r.ok ? "ok" : r.code))).toEqual(["ok", "ok", "resource_exhausted"]);
+  });
+
+  it("an empty batch is an empty answer", async () => {
+    expect(await serveBatch(cachedGroup({}), [], { maxAnswerBytes: 1 << 20 })).toEqual([]);
+  });
+});
