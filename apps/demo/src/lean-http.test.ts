@@ -1,7 +1,6 @@
 import { once } from "node:events";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { connect, type Socket } from "node:net";
-import { deferred } from "@tinycache/testkit";
+import { deferred, RawHttp } from "@tinycache/testkit";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type LaneReply, LeanServer } from "./lean-http.js";
 
@@ -59,74 +58,10 @@ async function start(
   return { lane, fallback, port: address.port, handled, replies };
 }
 
-interface RawResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** A raw connection: writes exact bytes, reads whole responses (Content-Length bodies). */
-class Raw {
-  readonly socket: Socket;
-  #data = Buffer.alloc(0);
-  #waiter: (() => void) | undefined;
-  closed: Promise<void>;
-
+/** A raw connection (closed by each test) that reads a 100 Continue as a response. */
+class Raw extends RawHttp {
   constructor(port: number) {
-    this.socket = connect(port, "127.0.0.1");
-    this.socket.on("data", (d: Buffer) => {
-      this.#data = Buffer.concat([this.#data, d]);
-      this.#waiter?.();
-    });
-    this.socket.on("error", () => {});
-    this.closed = new Promise<void>((resolve) => {
-      this.socket.once("close", () => {
-        this.#waiter?.();
-        resolve();
-      });
-    });
-  }
-
-  write(s: string | Buffer): void {
-    this.socket.write(s);
-  }
-
-  /**
-   * The next `n` responses; rejects if the connection closes first. `bodyless`: answers
-   * to HEAD (a Content-Length but no body).
-   */
-  async read(n: number, bodyless = false): Promise<RawResponse[]> {
-    const out: RawResponse[] = [];
-    while (out.length < n) {
-      const r = this.#take(bodyless);
-      if (r !== undefined) {
-        out.push(r);
-        continue;
-      }
-      if (this.socket.destroyed || this.socket.readableEnded) {
-        throw new Error(`connection closed after ${out.length} of ${n} responses`);
-      }
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
-    }
-    return out;
-  }
-
-  #take(bodyless: boolean): RawResponse | undefined {
-    const end = this.#data.indexOf("\r\n\r\n");
-    if (end < 0) return undefined;
-    const lines = this.#data.subarray(0, end).toString("latin1").split("\r\n");
-    const headers: Record<string, string> = {};
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(":");
-      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    const length = bodyless ? 0 : Number(headers["content-length"] ?? 0);
-    if (this.#data.length < end + 4 + length) return undefined;
-    const body = this.#data.subarray(end + 4, end + 4 + length).toString("utf8");
-    this.#data = this.#data.subarray(end + 4 + length);
-    return { status: Number((lines[0] as string).split(" ")[1]), headers, body };
+    super(port, { keepInterim: true });
   }
 }
 
@@ -178,7 +113,7 @@ describe("LeanServer", () => {
     raw.write(get("/api?s=404") + get("/api?s=504") + get("/api?s=200"));
     const [a, b, c] = await raw.read(3);
     expect([a?.status, b?.status, c?.status]).toEqual([404, 504, 200]);
-    expect(c?.body).toBe("");
+    expect(c?.text).toBe("");
     expect(c?.headers["content-length"]).toBe("0");
     raw.socket.destroy();
   });
@@ -195,7 +130,7 @@ describe("LeanServer", () => {
     waits.get("/api?k=1")?.("one");
     waits.get("/api?k=2")?.("two");
     const answers = await raw.read(3);
-    expect(answers.map((a) => a.body)).toEqual(["one", "two", "three"]);
+    expect(answers.map((a) => a.text)).toEqual(["one", "two", "three"]);
     // Same connection, later request.
     raw.write(get("/api?k=4"));
     waits.set("/api?k=4", () => {});
@@ -213,7 +148,7 @@ describe("LeanServer", () => {
     const raw = new Raw(port);
     raw.write(get("/api?k=1") + get("/api?k=2"));
     const answers = await raw.read(2);
-    expect(answers.map((a) => `${a.status} ${a.body}`)).toEqual(["200 first", "200 first"]);
+    expect(answers.map((a) => `${a.status} ${a.text}`)).toEqual(["200 first", "200 first"]);
     raw.socket.destroy();
   });
 
@@ -227,7 +162,7 @@ describe("LeanServer", () => {
     const raw = new Raw(port);
     raw.write(get("/api?k=boom") + get("/api?k=fine"));
     const answers = await raw.read(2);
-    expect(answers.map((a) => `${a.status} ${a.body}`)).toEqual(["500 internal error\n", "200 ok"]);
+    expect(answers.map((a) => `${a.status} ${a.text}`)).toEqual(["500 internal error\n", "200 ok"]);
     raw.socket.destroy();
   });
 
@@ -303,15 +238,15 @@ describe("LeanServer", () => {
       const raw = new Raw(port);
       raw.write(get("/api?key=first") + request);
       const [first] = await raw.read(1);
-      expect(first?.body).toBe("lane /api?key=first");
+      expect(first?.text).toBe("lane /api?key=first");
       const [second] = await raw.read(1, request.startsWith("HEAD"));
       expect(second?.status).toBe(status);
       if (kept) {
-        if (!request.startsWith("HEAD")) expect(second?.body).toMatch(/^node /);
+        if (!request.startsWith("HEAD")) expect(second?.text).toMatch(/^node /);
         // node:http keeps the connection: the next /api request is its too.
         raw.write(get("/api?key=after"));
         const [after] = await raw.read(1);
-        expect(after?.body).toBe("node GET /api?key=after");
+        expect(after?.text).toBe("node GET /api?key=after");
       }
       expect(handled).toEqual(["/api?key=first"]);
       raw.socket.destroy();
@@ -329,7 +264,7 @@ describe("LeanServer", () => {
       ]),
     );
     const [res] = await raw.read(1);
-    expect(res?.body ?? "").not.toMatch(/^lane/);
+    expect(res?.text ?? "").not.toMatch(/^lane/);
     expect(handled).toEqual([]);
     raw.socket.destroy();
   });
@@ -342,7 +277,7 @@ describe("LeanServer", () => {
     await handedOver;
     raw.write("st: x\r\n\r\n");
     const [res] = await raw.read(1);
-    expect(res?.body).toBe("node GET /api?key=split");
+    expect(res?.text).toBe("node GET /api?key=split");
     expect(handled).toEqual([]);
     raw.socket.destroy();
   });
@@ -376,7 +311,7 @@ describe("LeanServer", () => {
     expect(handedOver).toBe(false);
     wait.resolve();
     const answers = await raw.read(3);
-    expect(answers.map((a) => a.body)).toEqual([
+    expect(answers.map((a) => a.text)).toEqual([
       "late /api?key=1",
       "late /api?key=2",
       "node GET /status",
@@ -397,7 +332,7 @@ describe("LeanServer", () => {
     raw.socket.end(get("/api?key=sync") + get("/api?key=later"));
     const reply = await got.promise;
     const [res] = await raw.read(1);
-    expect(res?.body).toBe("sync");
+    expect(res?.text).toBe("sync");
     await raw.closed;
     expect(reply.gone).toBe(true);
     reply.send(200, "dropped");
@@ -435,7 +370,7 @@ describe("LeanServer", () => {
     // Once answered it is idle like any other.
     reply.send(200, "done");
     const [res] = await busy.read(1);
-    expect(res?.body).toBe("done");
+    expect(res?.text).toBe("done");
     vi.advanceTimersByTime(1500);
     await busy.closed;
   });
@@ -482,7 +417,7 @@ describe("LeanServer", () => {
     expect(busy.socket.destroyed).toBe(false);
     reply.send(200, "last");
     const [res] = await busy.read(1);
-    expect(res?.body).toBe("last");
+    expect(res?.text).toBe("last");
     await busy.closed;
     await closing;
     const refused = new Raw(port);

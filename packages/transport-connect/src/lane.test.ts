@@ -33,7 +33,7 @@ import { HashRing } from "@tinycache/consistenthash";
 import { GroupRegistry } from "@tinycache/core";
 import type { GroupLookup, PoolServer } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
-import { freePort, sendLargeBody } from "@tinycache/testkit";
+import { freePort, RawHttp, type RawResponse, sendLargeBody } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { dec, enc, FakeGroup } from "./fake-group.test-util.js";
 import {
@@ -53,102 +53,11 @@ afterEach(async () => {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-interface RawResponse {
-  status: number;
-  /** The head as sent (status line and header lines), for the header names' spelling. */
-  head: string;
-  /** Header lines in order, names lower-cased, values trimmed. */
-  lines: [string, string][];
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** A raw connection: writes exact bytes, reads whole responses (length or chunked bodies). */
-class Raw {
-  readonly socket: Socket;
-  #data = Buffer.alloc(0);
-  #waiter: (() => void) | undefined;
-  readonly closed: Promise<void>;
-
+/** A raw connection, destroyed after the test. */
+class Raw extends RawHttp {
   constructor(port: number) {
-    this.socket = connect(port, "127.0.0.1");
-    this.socket.on("data", (d: Buffer) => {
-      this.#data = Buffer.concat([this.#data, d]);
-      this.#waiter?.();
-    });
-    this.socket.on("error", () => {});
-    this.closed = new Promise<void>((resolve) => {
-      this.socket.once("close", () => {
-        this.#waiter?.();
-        resolve();
-      });
-    });
-    cleanups.push(() => this.socket.destroy());
-  }
-
-  write(s: string | Uint8Array): void {
-    this.socket.write(s);
-  }
-
-  /** The next response; rejects if the connection closes first. */
-  async one(): Promise<RawResponse> {
-    for (;;) {
-      const r = this.#take();
-      if (r !== undefined) return r;
-      if (this.socket.destroyed || this.socket.readableEnded) {
-        throw new Error("connection closed before a whole response");
-      }
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
-    }
-  }
-
-  #take(): RawResponse | undefined {
-    const end = this.#data.indexOf("\r\n\r\n");
-    if (end < 0) return undefined;
-    const head = this.#data.subarray(0, end).toString("latin1");
-    const all = head.split("\r\n");
-    const lines = all.slice(1).map((line): [string, string] => {
-      const colon = line.indexOf(":");
-      return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-    });
-    const headers = Object.fromEntries(lines);
-    const status = Number((all[0] as string).split(" ")[1]);
-    if (status < 200) {
-      // An interim answer (100 Continue): no body; the real one follows.
-      this.#data = this.#data.subarray(end + 4);
-      return this.#take();
-    }
-    const rest = this.#data.subarray(end + 4);
-    let body: Buffer;
-    let used: number;
-    if (headers["transfer-encoding"] === "chunked") {
-      const parts: Buffer[] = [];
-      let p = 0;
-      for (;;) {
-        const e = rest.indexOf("\r\n", p);
-        if (e < 0) return undefined;
-        const n = Number.parseInt(rest.subarray(p, e).toString("latin1"), 16);
-        if (n === 0) {
-          // No trailers on these answers: the last chunk, then the final CRLF.
-          if (rest.length < e + 4) return undefined;
-          used = e + 4;
-          break;
-        }
-        if (rest.length < e + 2 + n + 2) return undefined;
-        parts.push(rest.subarray(e + 2, e + 2 + n));
-        p = e + 2 + n + 2;
-      }
-      body = Buffer.concat(parts);
-    } else {
-      const length = Number(headers["content-length"] ?? 0);
-      if (rest.length < length) return undefined;
-      body = Buffer.from(rest.subarray(0, length));
-      used = length;
-    }
-    this.#data = this.#data.subarray(end + 4 + used);
-    return { status, head, lines, headers, body };
+    super(port);
+    cleanups.push(() => this.destroy());
   }
 }
 

@@ -19,14 +19,13 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HashRing } from "@tinycache/consistenthash";
 import { ByteView, GroupRegistry, InvalidArgumentError, NotFoundError } from "@tinycache/core";
 import type { PoolServer } from "@tinycache/core/transport";
 import { decodeGetManyResponse, encodeGetManyRequest } from "@tinycache/protocol";
-import { freePort, sendLargeBody } from "@tinycache/testkit";
+import { freePort, RawHttp, type RawResponse, sendLargeBody } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Call, fakeGroup, keyLimitedLookup } from "./fixtures.test-util.js";
 import { HttpPool, type HttpPoolOptions } from "./index.js";
@@ -39,69 +38,11 @@ afterEach(async () => {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-interface RawResponse {
-  status: number;
-  /** Header lines in order, names lower-cased, values trimmed. */
-  lines: [string, string][];
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** A raw connection: writes exact bytes, reads whole responses (Content-Length bodies). */
-class Raw {
-  readonly socket: Socket;
-  #data = Buffer.alloc(0);
-  #waiter: (() => void) | undefined;
-  readonly closed: Promise<void>;
-
+/** A raw connection, destroyed after the test. */
+class Raw extends RawHttp {
   constructor(port: number) {
-    this.socket = connect(port, "127.0.0.1");
-    this.socket.on("data", (d: Buffer) => {
-      this.#data = Buffer.concat([this.#data, d]);
-      this.#waiter?.();
-    });
-    this.socket.on("error", () => {});
-    this.closed = new Promise<void>((resolve) => {
-      this.socket.once("close", () => {
-        this.#waiter?.();
-        resolve();
-      });
-    });
-    cleanups.push(() => this.socket.destroy());
-  }
-
-  write(s: string | Uint8Array): void {
-    this.socket.write(s);
-  }
-
-  /** The next response; rejects if the connection closes first. */
-  async one(): Promise<RawResponse> {
-    for (;;) {
-      const r = this.#take();
-      if (r !== undefined) return r;
-      if (this.socket.destroyed || this.socket.readableEnded) {
-        throw new Error("connection closed before a whole response");
-      }
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
-    }
-  }
-
-  #take(): RawResponse | undefined {
-    const end = this.#data.indexOf("\r\n\r\n");
-    if (end < 0) return undefined;
-    const all = this.#data.subarray(0, end).toString("latin1").split("\r\n");
-    const lines = all.slice(1).map((line): [string, string] => {
-      const colon = line.indexOf(":");
-      return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-    });
-    const headers = Object.fromEntries(lines);
-    const length = Number(headers["content-length"] ?? 0);
-    if (this.#data.length < end + 4 + length) return undefined;
-    const body = Buffer.from(this.#data.subarray(end + 4, end + 4 + length));
-    this.#data = this.#data.subarray(end + 4 + length);
-    return { status: Number((all[0] as string).split(" ")[1]), lines, headers, body };
+    super(port);
+    cleanups.push(() => this.destroy());
   }
 }
 

@@ -12,4 +12,5 @@ export * from "./pack.ts";
 export * from "./peer-recorder.ts";
 export * from "./proc.ts";
 export * from "./random.ts";
+export * from "./raw-http.ts";
 export * from "./transport-contract.ts";

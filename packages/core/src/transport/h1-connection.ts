@@ -180,7 +180,9 @@ export class H1Connection {
           if ((this.#state as State) === State.Length && this.#remaining === 0) this.#done(buf);
           break;
         }
-        case State.Length: {
+        case State.Length:
+        case State.ChunkData: {
+          // Body bytes counted down in #remaining: the whole body, or one chunk's data.
           if (buf.length === 0) return;
           const n = Math.min(buf.length, this.#remaining);
           const err = sink.data(n === buf.length ? buf : buf.subarray(0, n));
@@ -190,7 +192,9 @@ export class H1Connection {
           }
           this.#remaining -= n;
           buf = buf.subarray(n);
-          if (this.#remaining === 0) this.#done(buf);
+          if (this.#remaining > 0) break;
+          if (this.#state === State.Length) this.#done(buf);
+          else this.#state = State.ChunkDataEnd;
           break;
         }
         case State.ChunkSize: {
@@ -212,19 +216,6 @@ export class H1Connection {
           this.#remaining = Number.parseInt(m[1] as string, 16);
           this.#state = this.#remaining === 0 ? State.Trailers : State.ChunkData;
           buf = buf.subarray(eol + 1);
-          break;
-        }
-        case State.ChunkData: {
-          if (buf.length === 0) return;
-          const n = Math.min(buf.length, this.#remaining);
-          const err = sink.data(n === buf.length ? buf : buf.subarray(0, n));
-          if (err !== undefined) {
-            this.#fail(err);
-            return;
-          }
-          this.#remaining -= n;
-          buf = buf.subarray(n);
-          if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
           break;
         }
         case State.ChunkDataEnd: {

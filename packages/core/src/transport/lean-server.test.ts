@@ -8,7 +8,7 @@
  */
 import { once } from "node:events";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { connect, type Socket } from "node:net";
+import { RawHttp, type RawResponse } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { deferred, memoryLogger } from "../testing.test-util.js";
 import {
@@ -105,90 +105,11 @@ async function start(
   return { lane, fallback, port: address.port, handled, asked, node };
 }
 
-interface RawResponse {
-  status: number;
-  /** The head as sent, without the blank line. */
-  head: string;
-  /** Header lines in order, names lower-cased, values trimmed. */
-  lines: [string, string][];
-  headers: Record<string, string>;
-  body: Buffer;
-  text: string;
-}
-
-/** A raw connection: writes exact bytes, reads whole responses (Content-Length bodies). */
-class Raw {
-  readonly socket: Socket;
-  #data = Buffer.alloc(0);
-  #waiter: (() => void) | undefined;
-  readonly closed: Promise<void>;
-
+/** A raw connection, destroyed after the test. */
+class Raw extends RawHttp {
   constructor(port: number) {
-    this.socket = connect(port, "127.0.0.1");
-    this.socket.on("data", (d: Buffer) => {
-      this.#data = Buffer.concat([this.#data, d]);
-      this.#waiter?.();
-    });
-    this.socket.on("error", () => {});
-    this.closed = new Promise<void>((resolve) => {
-      this.socket.once("close", () => {
-        this.#waiter?.();
-        resolve();
-      });
-    });
-    cleanups.push(() => this.socket.destroy());
-  }
-
-  write(s: string | Uint8Array): void {
-    this.socket.write(s);
-  }
-
-  /** The next `n` responses; rejects if the connection closes first. */
-  async read(n: number): Promise<RawResponse[]> {
-    const out: RawResponse[] = [];
-    while (out.length < n) {
-      const r = this.#take();
-      if (r !== undefined) {
-        out.push(r);
-        continue;
-      }
-      if (this.socket.destroyed || this.socket.readableEnded) {
-        throw new Error(`connection closed after ${out.length} of ${n} responses`);
-      }
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
-    }
-    return out;
-  }
-
-  async one(): Promise<RawResponse> {
-    const [r] = await this.read(1);
-    return r as RawResponse;
-  }
-
-  #take(): RawResponse | undefined {
-    const end = this.#data.indexOf("\r\n\r\n");
-    if (end < 0) return undefined;
-    const head = this.#data.subarray(0, end).toString("latin1");
-    const all = head.split("\r\n");
-    const lines = all.slice(1).map((line): [string, string] => {
-      const colon = line.indexOf(":");
-      return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-    });
-    const headers = Object.fromEntries(lines);
-    const length = Number(headers["content-length"] ?? 0);
-    if (this.#data.length < end + 4 + length) return undefined;
-    const body = Buffer.from(this.#data.subarray(end + 4, end + 4 + length));
-    this.#data = this.#data.subarray(end + 4 + length);
-    return {
-      status: Number((all[0] as string).split(" ")[1]),
-      head,
-      lines,
-      headers,
-      body,
-      text: body.toString("utf8"),
-    };
+    super(port);
+    cleanups.push(() => this.destroy());
   }
 }
 
