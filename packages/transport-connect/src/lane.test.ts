@@ -33,7 +33,7 @@ import { HashRing } from "@tinycache/consistenthash";
 import { GroupRegistry } from "@tinycache/core";
 import type { GroupLookup, PoolServer } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
-import { freePort, RawHttp, type RawResponse, sendLargeBody } from "@tinycache/testkit";
+import { freePort, RawHttp, type RawResponse, rawRequest, sendLargeBody } from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { dec, enc, FakeGroup } from "./fake-group.test-util.js";
 import {
@@ -62,11 +62,8 @@ class Raw extends RawHttp {
 }
 
 /** A request's bytes; `extra`: more header lines, each ending in CRLF. */
-function req(method: string, path: string, body?: Uint8Array, extra = ""): Buffer {
-  const length = body === undefined ? "" : `Content-Length: ${body.length}\r\n`;
-  const head = Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: peer\r\n${length}${extra}\r\n`);
-  return body === undefined ? head : Buffer.concat([head, body]);
-}
+const req = (method: string, path: string, body?: Uint8Array, extra = ""): Buffer =>
+  rawRequest(method, path, { body, extra, host: "peer" });
 
 const SERVICE = "/tinycache.v1.CacheService/";
 /** The headers connect-node's and our own Connect clients send. */

@@ -1,31 +1,17 @@
-/**
- * The peer port's two front ends answer alike: every peer request sent, byte for byte,
- * to a pool served by the lean lane (`lane: true`) and to one served by node:http alone
- * (`lane: false`) gets the same status, body bytes and the headers that matter. Both
- * servers are `pool.peerServer(fallback)` with a fallback of our own that counts the
- * requests node:http parsed: that count is how a test knows who answered. A request the
- * lane answers never reaches node:http (it never sees its bytes, so it emits no
- * 'request'); one the lane hands over always does. So "the lane answered" is "the
- * fallback of the lane's server saw no request", whatever the answers' bytes look like.
- * (Where no fallback of ours is in reach, pool.listen(), the header order tells: the lane
- * writes the handler's header lines before Content-Length, node:http writes writeHead's
- * order, Content-Length before tinycache-batch.)
- *
- * Raw node:net clients send exact bytes, one connection per request. Not node:http's
- * client with `agent: false`: it sends `Connection: close`, which the lane (keep-alive
- * only) hands to node:http.
- */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { HashRing } from "@tinycache/consistenthash";
 import { ByteView, GroupRegistry, InvalidArgumentError, NotFoundError } from "@tinycache/core";
 import type { PoolServer } from "@tinycache/core/transport";
 import { decodeGetManyResponse, encodeGetManyRequest } from "@tinycache/protocol";
-import { freePort, RawHttp, type RawResponse, sendLargeBody } from "@tinycache/testkit";
+import {
+  freePort,
+  RawHttp,
+  type RawResponse,
+  rawRequest,
+  selfSignedCert,
+  sendLargeBody,
+} from "@tinycache/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Call, fakeGroup, keyLimitedLookup } from "./fixtures.test-util.js";
 import { HttpPool, type HttpPoolOptions } from "./index.js";
@@ -47,11 +33,8 @@ class Raw extends RawHttp {
 }
 
 /** A request's bytes; `extra`: more header lines, each ending in CRLF. */
-function req(method: string, path: string, body?: Uint8Array, extra = ""): Buffer {
-  const length = body === undefined ? "" : `Content-Length: ${body.length}\r\n`;
-  const head = Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: peer\r\n${length}${extra}\r\n`);
-  return body === undefined ? head : Buffer.concat([head, body]);
-}
+const req = (method: string, path: string, body?: Uint8Array, extra = ""): Buffer =>
+  rawRequest(method, path, { body, extra, host: "peer" });
 const batch = (group: string, keys: string[], pathGroup = group, extra = "") =>
   req("POST", `/_groupcache/_batch/${pathGroup}`, encodeGetManyRequest(group, keys, 0), extra);
 
@@ -493,42 +476,7 @@ describe("a cluster of two HttpPools with lanes", () => {
   });
 });
 
-/** A throwaway self-signed certificate for 127.0.0.1 (as tls.test.ts makes it). */
-function selfSigned(): { key: Buffer; cert: Buffer } | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "tinycache-lane-tls-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  } catch {
-    return undefined;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const tls = selfSigned();
+const tls = selfSignedCert();
 
 /** One HTTPS GET trusting `ca`. */
 function httpsGet(

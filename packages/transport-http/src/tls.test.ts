@@ -1,49 +1,10 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { HashRing } from "@tinycache/consistenthash";
 import { GroupRegistry, PeerError } from "@tinycache/core";
-import { freePort } from "@tinycache/testkit";
+import { freePort, selfSignedCert } from "@tinycache/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpPool } from "./http-pool.js";
 
-/** A throwaway self-signed certificate for 127.0.0.1, made with the openssl CLI. */
-function selfSigned(): { key: Buffer; cert: Buffer } | undefined {
-  const dir = mkdtempSync(join(tmpdir(), "tinycache-tls-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { stdio: "ignore" },
-    );
-    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  } catch {
-    return undefined;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const tls = selfSigned();
+const tls = selfSignedCert();
 
 describe.skipIf(tls === undefined)(
   "HTTPS peers with auth (SKIPPED without the openssl CLI)",

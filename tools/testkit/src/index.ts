@@ -13,4 +13,5 @@ export * from "./peer-recorder.ts";
 export * from "./proc.ts";
 export * from "./random.ts";
 export * from "./raw-http.ts";
+export * from "./tls.ts";
 export * from "./transport-contract.ts";
