@@ -136,15 +136,9 @@ export class H1Connection {
     sink.fail(err, !this.#gotBytes && this.#answered > 0);
   }
 
+  /** Fails the call in flight with `err` (never retryable) and drops the socket. */
   #fail(err: Error): void {
-    const sink = this.#sink;
-    this.#sink = undefined;
-    if (!this.#gone) {
-      this.#gone = true;
-      this.#onGone(this);
-    }
-    this.#socket.destroy();
-    sink?.fail(err, false);
+    this.destroy(err);
   }
 
   #read(chunk: Buffer): void {

@@ -250,73 +250,83 @@ export class UnaryClient {
           { local: true },
         );
 
-      const onResponse = (res: http.IncomingMessage): void => {
-        // A declared length is checked, and taken from the budget, before any byte is
-        // read; a body that comes in several chunks then goes straight into one buffer
-        // of that length (one that comes in one chunk, the usual small answer, is kept).
-        const declared = contentLength(res.headers["content-length"]);
-        if (declared > limit) {
-          finish(tooLarge(`of ${declared} bytes (Content-Length)`));
-          return;
-        }
-        if (declared > 0 && budget !== undefined) {
-          if (!budget.tryTake(declared)) {
-            finish(noBudget(declared));
-            return;
-          }
-          taken = declared;
-        }
+      /**
+       * An answer's body as it comes, for both clients: the caps and the budget checked
+       * on its declared length (-1: none) before any byte is read and on every piece,
+       * a streamed 200 answer's announced length read from its first bytes. A body that
+       * comes in several pieces with a declared length goes straight into one buffer of
+       * that length (one that comes in one piece, the usual small answer, is kept).
+       * `copy`: keep copies of streamed pieces (the lean parser's may share a buffer).
+       */
+      const bodyReader = (declared: number, status: number, copy: boolean) => {
         let whole: Buffer | undefined;
         const chunks: Buffer[] = [];
         let size = 0;
-        // A streamed 200 answer may announce its length in its first bytes.
-        let announced = declared < 0 && res.statusCode === 200 ? req.announcedLength : undefined;
-        res.on("data", (chunk: Buffer) => {
-          if (done) return;
-          size += chunk.length;
-          if (size > limit) {
-            // Stop reading at once; destroying the request drops the socket.
-            finish(tooLarge(`of more than ${size - chunk.length} bytes`));
-            return;
-          }
-          if (announced !== undefined) {
-            const head = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
-            const n = announced(head.subarray(0, HEAD_BYTES));
-            if (n > limit) {
-              finish(tooLarge(`announced as at least ${n} bytes by its first bytes`));
-              return;
+        let announced = declared < 0 && status === 200 ? req.announcedLength : undefined;
+        return {
+          /** The declared length's checks, before any byte is read. */
+          start(): PeerError | undefined {
+            if (declared > limit) return tooLarge(`of ${declared} bytes (Content-Length)`);
+            if (declared > 0 && budget !== undefined) {
+              if (!budget.tryTake(declared)) return noBudget(declared);
+              taken = declared;
             }
-            if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
-          }
-          if (declared >= 0) {
-            // Node's parser never passes more than the declared length.
-            if (whole === undefined) {
-              if (chunk.length === declared) {
-                chunks.push(chunk);
-                return;
+            return undefined;
+          },
+          add(chunk: Buffer): PeerError | undefined {
+            size += chunk.length;
+            if (size > limit) return tooLarge(`of more than ${size - chunk.length} bytes`);
+            if (announced !== undefined) {
+              const head = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
+              const n = announced(head.subarray(0, HEAD_BYTES));
+              if (n > limit) return tooLarge(`announced as at least ${n} bytes by its first bytes`);
+              if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
+            }
+            if (declared >= 0) {
+              // Neither parser passes more than the declared length.
+              if (whole === undefined) {
+                if (chunk.length === declared) {
+                  chunks.push(chunk);
+                  return undefined;
+                }
+                whole = Buffer.allocUnsafe(declared);
               }
-              whole = Buffer.allocUnsafe(declared);
+              chunk.copy(whole, size - chunk.length);
+              return undefined;
             }
-            chunk.copy(whole, size - chunk.length);
-            return;
-          }
-          if (budget !== undefined) {
-            if (!budget.tryTake(chunk.length)) {
-              finish(noBudget(chunk.length));
-              return;
+            if (budget !== undefined) {
+              if (!budget.tryTake(chunk.length)) return noBudget(chunk.length);
+              taken += chunk.length;
             }
-            taken += chunk.length;
-          }
-          chunks.push(chunk);
-        });
-        res.on("end", () => {
-          const body =
-            whole !== undefined
+            chunks.push(copy ? Buffer.from(chunk) : chunk);
+            return undefined;
+          },
+          body(): Buffer {
+            return whole !== undefined
               ? whole.subarray(0, size)
               : chunks.length === 1
                 ? (chunks[0] as Buffer)
                 : Buffer.concat(chunks, size);
-          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body });
+          },
+        };
+      };
+
+      const onResponse = (res: http.IncomingMessage): void => {
+        const status = res.statusCode ?? 0;
+        const body = bodyReader(contentLength(res.headers["content-length"]), status, false);
+        const refused = body.start();
+        if (refused !== undefined) {
+          finish(refused);
+          return;
+        }
+        res.on("data", (chunk: Buffer) => {
+          if (done) return;
+          // Stop reading at once on a refusal; destroying the request drops the socket.
+          const err = body.add(chunk);
+          if (err !== undefined) finish(err);
+        });
+        res.on("end", () => {
+          finish(undefined, { status, headers: res.headers, body: body.body() });
         });
         res.on("error", (err) => {
           finish(new PeerError("unavailable", id, err.message, { cause: err }));
@@ -352,64 +362,20 @@ export class UnaryClient {
           });
         };
         const sink = (retry: boolean): H1Sink => {
-          let whole: Buffer | undefined;
-          const chunks: Buffer[] = [];
-          let size = 0;
-          let declared = -1;
-          let announced: ((head: Buffer) => number) | undefined;
           let status = 0;
           let headers: H1Headers = {};
+          let body: ReturnType<typeof bodyReader> | undefined;
           return {
-            head: (st, hs, d) => {
+            head: (st, hs, declared) => {
               status = st;
               headers = hs;
-              declared = d;
-              if (d > limit) return tooLarge(`of ${d} bytes (Content-Length)`);
-              if (d > 0 && budget !== undefined) {
-                if (!budget.tryTake(d)) return noBudget(d);
-                taken = d;
-              }
-              announced = d < 0 && st === 200 ? req.announcedLength : undefined;
-              return undefined;
+              body = bodyReader(declared, st, true);
+              return body.start();
             },
-            data: (chunk) => {
-              size += chunk.length;
-              if (size > limit) return tooLarge(`of more than ${size - chunk.length} bytes`);
-              if (announced !== undefined) {
-                const head = chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk], size);
-                const n = announced(head.subarray(0, HEAD_BYTES));
-                if (n > limit)
-                  return tooLarge(`announced as at least ${n} bytes by its first bytes`);
-                if (n >= 0 || size >= HEAD_BYTES) announced = undefined;
-              }
-              if (declared >= 0) {
-                if (whole === undefined) {
-                  if (chunk.length === declared) {
-                    chunks.push(chunk);
-                    return undefined;
-                  }
-                  whole = Buffer.allocUnsafe(declared);
-                }
-                chunk.copy(whole, size - chunk.length);
-                return undefined;
-              }
-              if (budget !== undefined) {
-                if (!budget.tryTake(chunk.length)) return noBudget(chunk.length);
-                taken += chunk.length;
-              }
-              // The parser's chunk may share a buffer with the next answer's bytes: copy.
-              chunks.push(Buffer.from(chunk));
-              return undefined;
-            },
+            data: (chunk) => body?.add(chunk),
             end: () => {
               conn = undefined;
-              const body =
-                whole !== undefined
-                  ? whole.subarray(0, size)
-                  : chunks.length === 1
-                    ? (chunks[0] as Buffer)
-                    : Buffer.concat(chunks, size);
-              finish(undefined, { status, headers, body });
+              finish(undefined, { status, headers, body: body?.body() ?? Buffer.alloc(0) });
             },
             fail: (err, retryable) => {
               conn = undefined;
