@@ -24,6 +24,8 @@ interface Stats {
   node: { port: number; pid: number; self: string };
   group: { stats: Record<string, number> };
   db: { reads: number };
+  /** Each remote peer's health as the node judges it. */
+  peerHealth: { url: string; state: "healthy" | "unhealthy" }[];
 }
 
 interface Launched {
@@ -361,8 +363,21 @@ describe.each(["http", "connect"] as const)("the demo cluster over %s", (transpo
     const apiStats = await stats(c.ports[2]!);
     expect(apiStats.group.stats.peerErrors).toBeGreaterThan(0);
 
-    // Back: a fresh key the victim owns is read from the database on the victim only.
+    // Back: once the API node judges the victim healthy again (its probe rides on a
+    // request for one of the victim's keys, so ask some until then), a fresh key the
+    // victim owns is read from the database on the victim only.
     let k = 90_000;
+    const victimKey = (): string => {
+      while (c.ownerOf(generatedKey(k)) !== victimUrl) k++;
+      return generatedKey(k++);
+    };
+    const healthy = async () =>
+      (await stats(c.ports[2]!)).peerHealth.find((p) => p.url === victimUrl)?.state === "healthy";
+    const deadline = Date.now() + 15_000;
+    while (!(await healthy())) {
+      if (Date.now() > deadline) throw new Error(`${victimUrl} never judged healthy again`);
+      expect((await getText(`${c.api}/api?key=${victimKey()}`)).status).toBe(200);
+    }
     while (c.ownerOf(generatedKey(k)) !== victimUrl) k++;
     const before = await dbReads(c);
     expect(await getText(`${c.api}/api?key=${generatedKey(k)}`)).toEqual({
