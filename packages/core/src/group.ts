@@ -88,15 +88,20 @@ function served(key: string, e: Entry): Promise<ServedValue> {
   if (value === undefined) return Promise.reject(new NotFoundError(key));
   let p = e.served;
   if (p === undefined) {
-    let v = e.servedValue;
-    if (v === undefined) {
-      v = Object.freeze(e.expiresAt !== 0 ? { value, expiresAt: e.expiresAt } : { value });
-      e.servedValue = v;
-    }
-    p = Promise.resolve(v);
+    p = Promise.resolve(servedValue(e, value));
     e.served = p;
   }
   return p;
+}
+
+/** A positive entry's frozen `{ value, expiresAt }`, made once and kept on the entry. */
+function servedValue(e: Entry, value: ByteView): ServedValue {
+  let v = e.servedValue;
+  if (v === undefined) {
+    v = Object.freeze(e.expiresAt !== 0 ? { value, expiresAt: e.expiresAt } : { value });
+    e.servedValue = v;
+  }
+  return v;
 }
 
 /** A positive entry as is; a negative one ("not found" cached) as NotFoundError. */
@@ -680,24 +685,11 @@ export class Group implements ServedGroup {
    */
   serveCached(key: string): ServedValue | null | undefined {
     if (this.#keyError(key) !== undefined) return undefined;
-    const e = this.#cache.lookup(key);
+    const e = this.#lookup(key); // counts the hit (and a negative one); a miss counts nothing
     if (e === undefined) return undefined;
-    const stats = this.#stats;
-    stats.serverRequests++;
-    stats.gets++;
-    stats.cacheHits++;
-    if (e.view === undefined) {
-      stats.negativeHits++;
-      return null;
-    }
-    let v = e.servedValue;
-    if (v === undefined) {
-      v = Object.freeze(
-        e.expiresAt !== 0 ? { value: e.view, expiresAt: e.expiresAt } : { value: e.view },
-      );
-      e.servedValue = v;
-    }
-    return v;
+    this.#stats.serverRequests++;
+    this.#stats.gets++;
+    return e.view === undefined ? null : servedValue(e, e.view);
   }
 
   /**

@@ -1,11 +1,12 @@
 import {
+  type LaneHandlers,
   type Logger,
   type PoolServer,
   resolveServerLimits,
   type ServerLimitsOptions,
 } from "@tinycache/core/transport";
 import { DualServer } from "./private/dual-server.js";
-import type { LaneHandlers, RequestListener } from "./server.js";
+import type { RequestListener } from "./server.js";
 
 /** Options of {@link createCleartextServer}. */
 export interface CleartextServerOptions {

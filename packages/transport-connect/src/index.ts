@@ -6,4 +6,4 @@ export { type CleartextServerOptions, createCleartextServer } from "./cleartext-
 export { ConnectPool } from "./connect-pool.js";
 export type { ConnectPoolOptions, PeerProtocol } from "./options.js";
 export { ConnectPeer, type GetManyEntry } from "./peer.js";
-export type { LaneHandlers, PeerHandler, RequestListener } from "./server.js";
+export type { PeerHandler, RequestListener } from "./server.js";

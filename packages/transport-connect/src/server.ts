@@ -11,9 +11,9 @@ import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   type BatchAnswer,
   batchSizeError,
+  type LaneHandlers,
   type LaneReply,
   type LaneRequest,
-  type LeanServerOptions,
   type MountableHandler,
   mountable,
   RequestCheck,
@@ -70,11 +70,6 @@ const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
 /** A header name (RFC 9110's token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** What core's lean lane needs of a server: see {@link CacheServer.lane}. */
-export type LaneHandlers = Pick<
-  LeanServerOptions,
-  "accepts" | "acceptsHeaders" | "handle" | "captureHeaders" | "maxBodyBytes"
->;
 const EMPTY = new Uint8Array(0);
 
 /**

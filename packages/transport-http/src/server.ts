@@ -3,9 +3,9 @@ import {
   batchSizeError,
   errorMessage,
   type GroupLookup,
+  type LaneHandlers,
   type LaneReply,
   type LaneRequest,
-  type LeanServerOptions,
   type Logger,
   type MountableHandler,
   mountable,
@@ -383,9 +383,7 @@ const LANE_405 = `${LANE_TEXT}Allow: ${ALLOW}\r\n`;
  * answered as the node:http handler answers it, but for header order. Anything else goes
  * to node:http.
  */
-export function createLane(
-  cfg: HandlerConfig,
-): Pick<LeanServerOptions, "accepts" | "handle" | "captureHeaders" | "maxBodyBytes"> {
+export function createLane(cfg: HandlerConfig): LaneHandlers {
   const { basePath, check } = cfg;
   const peer = peerProtocol(cfg);
   const auth = check.authHeader;

@@ -52,6 +52,7 @@ export {
   resolveHealthOptions,
 } from "./health.js";
 export {
+  type LaneHandlers,
   type LaneMethod,
   type LaneReply,
   type LaneRequest,

@@ -66,6 +66,15 @@ function methodAt(buf: string, start: number): LaneMethod | undefined {
   }
 }
 
+/**
+ * What a server gives a lane (the rest of {@link LeanServerOptions} is the port's: the
+ * fallback, timeouts, maxConnections): which requests it takes, and how it answers them.
+ */
+export type LaneHandlers = Pick<
+  LeanServerOptions,
+  "accepts" | "acceptsHeaders" | "handle" | "captureHeaders" | "maxBodyBytes"
+>;
+
 /** One request the lane answers. */
 export interface LaneRequest {
   readonly method: LaneMethod;

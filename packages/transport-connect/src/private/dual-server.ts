@@ -4,12 +4,13 @@ import { createServer as createHttp2Server, type Http2Server } from "node:http2"
 import type { AddressInfo, Socket } from "node:net";
 import {
   applyServerLimits,
+  type LaneHandlers,
   LeanServer,
   type Logger,
   type PoolServer,
   type ServerLimits,
 } from "@tinycache/core/transport";
-import type { LaneHandlers, RequestListener } from "../server.js";
+import type { RequestListener } from "../server.js";
 
 /** The client connection preface of HTTP/2 (RFC 9113, 3.4). */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
