@@ -1,5 +1,15 @@
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import {
+  LEN,
+  MalformedMessage,
+  utf8Length,
+  VARINT,
+  WireReader,
+  wireTypeOf,
+  writeUtf8,
+} from "./private/reader.js";
 import { varintLength, writeVarint } from "./varint.js";
+
+export { MalformedMessage };
 
 /**
  * The hand-written codecs of batches, shared by both transports (`tinycache.v1`
@@ -18,61 +28,56 @@ export type BatchAnswerLike =
     }
   | { key: string; ok: false; code: string; message: string };
 
-const utf8 = new TextEncoder();
-
 /** Bytes of a length-delimited field: tag, length varint, payload. */
 const fieldLength = (n: number): number => 1 + varintLength(n) + n;
 
 /**
  * `GetManyResponse{results: [GetManyResult{key, value: GetResponse{value, expires_at_ms} |
  * error: KeyError{code, message}}]}`, written by hand into one buffer: each value copied
- * once, straight from its ByteView (the server's hot path when batching).
+ * once, straight from its ByteView (the server's hot path when batching). ASCII keys are
+ * measured and written in JS, with no TextEncoder buffer per key (transport-http bench/batch-wire.bench.ts).
  */
-export function encodeGetManyResponse(answers: readonly BatchAnswerLike[]): Uint8Array {
+export function encodeGetManyResponse(answers: readonly BatchAnswerLike[]): Buffer {
   const n = answers.length;
-  const keys: Uint8Array[] = new Array(n);
-  const errs: [Uint8Array, Uint8Array][] = new Array(n);
-  const inner: number[] = new Array(n); // GetResponse or KeyError length
-  const entry: number[] = new Array(n); // GetManyResult length
+  // Per answer: its key's UTF-8 length, and its GetResponse or KeyError length.
+  const keyLen: number[] = new Array(n);
+  const inner: number[] = new Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const a = answers[i] as BatchAnswerLike;
-    const k = utf8.encode(a.key);
-    keys[i] = k;
+    const k = utf8Length(a.key);
+    keyLen[i] = k;
     let body: number;
     if (a.ok) {
-      const len = valueLength(a.value);
+      const len = a.value.byteLength;
       body = len === 0 ? 0 : fieldLength(len);
       const ms = expiryMs(a.expiresAt);
       if (ms > 0) body += 1 + varintLength(ms);
     } else {
-      const c = utf8.encode(a.code);
-      const m = utf8.encode(a.message);
-      errs[i] = [c, m];
-      body = (c.length ? fieldLength(c.length) : 0) + (m.length ? fieldLength(m.length) : 0);
+      const c = utf8Length(a.code);
+      const m = utf8Length(a.message);
+      body = (c ? fieldLength(c) : 0) + (m ? fieldLength(m) : 0);
     }
     inner[i] = body;
-    const e = (k.length ? fieldLength(k.length) : 0) + fieldLength(body);
-    entry[i] = e;
-    total += fieldLength(e);
+    total += fieldLength((k ? fieldLength(k) : 0) + fieldLength(body));
   }
-  const buf = new Uint8Array(total);
+  const buf = Buffer.allocUnsafe(total);
   let pos = 0;
   for (let i = 0; i < n; i++) {
     const a = answers[i] as BatchAnswerLike;
-    const k = keys[i] as Uint8Array;
+    const k = keyLen[i] as number;
+    const body = inner[i] as number;
     buf[pos++] = 0x0a; // results, field 1
-    pos = writeVarint(buf, pos, entry[i] as number);
-    if (k.length) {
+    pos = writeVarint(buf, pos, (k ? fieldLength(k) : 0) + fieldLength(body));
+    if (k) {
       buf[pos++] = 0x0a; // key, field 1
-      pos = writeVarint(buf, pos, k.length);
-      buf.set(k, pos);
-      pos += k.length;
+      pos = writeVarint(buf, pos, k);
+      pos = writeUtf8(buf, pos, a.key, k);
     }
     buf[pos++] = a.ok ? 0x12 : 0x1a; // value (2) or error (3)
-    pos = writeVarint(buf, pos, inner[i] as number);
+    pos = writeVarint(buf, pos, body);
     if (a.ok) {
-      const len = valueLength(a.value);
+      const len = a.value.byteLength;
       if (len > 0) {
         buf[pos++] = 0x0a;
         pos = writeVarint(buf, pos, len);
@@ -84,24 +89,20 @@ export function encodeGetManyResponse(answers: readonly BatchAnswerLike[]): Uint
         pos = writeVarint(buf, pos, ms);
       }
     } else {
-      const [c, m] = errs[i] as [Uint8Array, Uint8Array];
-      for (const [tag, bytes] of [
-        [0x0a, c],
-        [0x12, m],
-      ] as const) {
-        if (bytes.length === 0) continue;
-        buf[pos++] = tag;
-        pos = writeVarint(buf, pos, bytes.length);
-        buf.set(bytes, pos);
-        pos += bytes.length;
-      }
+      pos = writeStringField(buf, pos, 0x0a, a.code); // code, field 1
+      pos = writeStringField(buf, pos, 0x12, a.message); // message, field 2
     }
   }
   return buf;
 }
 
-function valueLength(v: { byteLength: number }): number {
-  return v.byteLength;
+/** A string field (left out when empty, as proto3 does); returns the position after it. */
+function writeStringField(buf: Buffer, pos: number, tag: number, s: string): number {
+  const len = utf8Length(s);
+  if (len === 0) return pos;
+  buf[pos++] = tag;
+  pos = writeVarint(buf, pos, len);
+  return writeUtf8(buf, pos, s, len);
 }
 
 function expiryMs(expiresAt: number | undefined): number {
@@ -114,11 +115,6 @@ function expiryMs(expiresAt: number | undefined): number {
 export interface DecodedValue {
   value: Uint8Array;
   expiresAt?: number;
-}
-
-/** Thrown by the decoders for bytes that are not the message they read. */
-export class MalformedMessage extends Error {
-  override name = "MalformedMessage";
 }
 
 // ---- batches: tinycache.v1 GetManyRequest / GetManyResponse on POST {basePath}_batch/{group} ----
@@ -148,11 +144,11 @@ export function encodeGetManyRequest(
 ): Uint8Array {
   const max = Math.max(0, Math.floor(maxAnswerBytes));
   const timeout = Math.min(Math.max(0, Math.floor(timeoutMs)), 0xffffffff);
-  const groupBytes = Buffer.byteLength(group);
+  const groupBytes = utf8Length(group);
   let size = groupBytes === 0 ? 0 : 1 + varintLength(groupBytes) + groupBytes;
   const keyBytes: number[] = new Array(keys.length);
   for (let i = 0; i < keys.length; i++) {
-    const n = Buffer.byteLength(keys[i] as string);
+    const n = utf8Length(keys[i] as string);
     keyBytes[i] = n;
     size += 1 + varintLength(n) + n;
   }
@@ -163,12 +159,12 @@ export function encodeGetManyRequest(
   if (groupBytes > 0) {
     buf[pos++] = 0x0a; // field 1, length-delimited
     pos = writeVarint(buf, pos, groupBytes);
-    pos += buf.write(group, pos, "utf8");
+    pos = writeUtf8(buf, pos, group, groupBytes);
   }
   for (let i = 0; i < keys.length; i++) {
     buf[pos++] = 0x12; // field 2, length-delimited
     pos = writeVarint(buf, pos, keyBytes[i] as number);
-    pos += buf.write(keys[i] as string, pos, "utf8");
+    pos = writeUtf8(buf, pos, keys[i] as string, keyBytes[i] as number);
   }
   if (max > 0) {
     buf[pos++] = 0x18; // field 3, varint
@@ -182,96 +178,112 @@ export function encodeGetManyRequest(
 }
 
 /**
- * Parses a GetManyRequest body (the owner's side of every batch) with the low-level
- * BinaryReader, as {@link decodeGetResponse}: the reflective `fromBinary` was ~9% of a
- * peer node's CPU on the peer path (profiled). Unknown fields are skipped; a key that is
- * not valid UTF-8 decodes with U+FFFD, as protobuf-es's does.
+ * Parses a GetManyRequest body (the owner's side of every batch) with the in-place reader
+ * (private/reader.ts): the reflective `fromBinary` was ~9% of a peer node's CPU on the
+ * peer path (profiled), protobuf-es's BinaryReader still ~2x this. Unknown fields are
+ * skipped; a key that is not valid UTF-8 decodes with U+FFFD, as protobuf-es's does.
  * @throws MalformedMessage on truncated or malformed input.
  */
 export function decodeGetManyRequest(body: Uint8Array): DecodedGetMany {
   let group = "";
   const keys: string[] = [];
-  let max: bigint | string = 0n;
+  let max = 0;
   let timeoutMs = 0;
   try {
-    const r = new BinaryReader(body);
-    while (r.pos < r.len) {
-      const [field, wt] = r.tag();
-      if (field === 2 && wt === WireType.LengthDelimited) keys.push(r.string());
-      else if (field === 1 && wt === WireType.LengthDelimited) group = r.string();
-      else if (field === 3 && wt === WireType.Varint) max = r.uint64();
-      else if (field === 4 && wt === WireType.Varint) timeoutMs = r.uint32();
-      else skip(r, field, wt);
+    const r = new WireReader(body);
+    while (r.pos < r.end) {
+      const tag = r.tag();
+      if (tag === KEYS) keys.push(r.string());
+      else if (tag === GROUP) group = r.string();
+      else if (tag === MAX_ANSWER_BYTES) max = r.varint();
+      else if (tag === TIMEOUT_MS) timeoutMs = r.uint32();
+      else r.skip(wireTypeOf(tag));
     }
   } catch (err) {
     if (err instanceof MalformedMessage) throw err;
     throw new MalformedMessage(err instanceof Error ? err.message : String(err));
   }
-  const big = BigInt(max);
   return {
     group,
     keys,
-    maxAnswerBytes: big > BigInt(Number.MAX_SAFE_INTEGER) ? 0 : Number(big),
+    maxAnswerBytes: max > Number.MAX_SAFE_INTEGER ? 0 : max,
     timeoutMs,
   };
 }
+
+// Tags (field * 8 + wire type) of the batch messages' fields.
+const GROUP = 1 * 8 + LEN;
+const KEYS = 2 * 8 + LEN;
+const MAX_ANSWER_BYTES = 3 * 8 + VARINT;
+const TIMEOUT_MS = 4 * 8 + VARINT;
+const RESULTS = 1 * 8 + LEN;
+const RESULT_KEY = 1 * 8 + LEN;
+const RESULT_VALUE = 2 * 8 + LEN;
+const RESULT_ERROR = 3 * 8 + LEN;
+const VALUE_BYTES = 1 * 8 + LEN;
+const VALUE_EXPIRES_AT_MS = 2 * 8 + VARINT;
+const ERROR_CODE = 1 * 8 + LEN;
+const ERROR_MESSAGE = 2 * 8 + LEN;
 
 /** One key of a decoded GetManyResponse. */
 export type DecodedResult =
   | { key: string; ok: true; value: DecodedValue }
   | { key: string; ok: false; code: string; message: string };
 
-const utf8Decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
 /**
- * Parses a GetManyResponse body (the client's side of a batch) with the BinaryReader;
- * values are views into `body`. A result with neither value nor error is an error
- * `unavailable` ("an answer we cannot read": the asker loads the key itself).
+ * Parses a GetManyResponse body (the client's side of a batch) in place (no reader or
+ * array per field); values are views into `body`. A result with neither value nor error
+ * is an error `unavailable` ("an answer we cannot read": the asker loads the key itself).
  * @throws MalformedMessage.
  */
 export function decodeGetManyResponse(body: Uint8Array): DecodedResult[] {
   const out: DecodedResult[] = [];
+  const r = new WireReader(body);
   try {
-    const r = new BinaryReader(body);
-    while (r.pos < r.len) {
-      const [field, wt] = r.tag();
-      if (field !== 1 || wt !== WireType.LengthDelimited) {
-        skip(r, field, wt);
+    while (r.pos < body.length) {
+      r.end = body.length;
+      const tag = r.tag();
+      if (tag !== RESULTS) {
+        r.skip(wireTypeOf(tag));
         continue;
       }
-      const end = r.uint32() + r.pos;
-      if (end > r.len) throw new MalformedMessage("truncated result");
+      const end = r.len();
+      r.end = end;
       let key = "";
       let result: DecodedResult | undefined;
       while (r.pos < end) {
-        const [f, w] = r.tag();
-        if (f === 1 && w === WireType.LengthDelimited) key = utf8Decoder.decode(r.bytes());
-        else if (f === 2 && w === WireType.LengthDelimited) {
-          const sub = new BinaryReader(r.bytes());
-          let value: Uint8Array = body.subarray(0, 0);
-          let ms = 0n;
-          while (sub.pos < sub.len) {
-            const [g, x] = sub.tag();
-            if (g === 1 && x === WireType.LengthDelimited) value = sub.bytes();
-            else if (g === 2 && x === WireType.Varint) ms = BigInt(sub.int64());
-            else skip(sub, g, x);
+        const t = r.tag();
+        if (t === RESULT_KEY) key = r.string();
+        else if (t === RESULT_VALUE) {
+          const valueEnd = r.len();
+          r.end = valueEnd;
+          let value: Uint8Array = EMPTY;
+          let ms = 0;
+          while (r.pos < valueEnd) {
+            const g = r.tag();
+            if (g === VALUE_BYTES) value = r.bytes();
+            else if (g === VALUE_EXPIRES_AT_MS) ms = r.positiveInt64();
+            else r.skip(wireTypeOf(g));
           }
-          const v: DecodedValue = ms > 0n ? { value, expiresAt: Number(ms) } : { value };
-          result = { key: "", ok: true, value: v };
-        } else if (f === 3 && w === WireType.LengthDelimited) {
-          const sub = new BinaryReader(r.bytes());
+          r.end = end;
+          result = { key: "", ok: true, value: ms > 0 ? { value, expiresAt: ms } : { value } };
+        } else if (t === RESULT_ERROR) {
+          const errorEnd = r.len();
+          r.end = errorEnd;
           let code = "";
           let message = "";
-          while (sub.pos < sub.len) {
-            const [g, x] = sub.tag();
-            if (g === 1 && x === WireType.LengthDelimited) code = sub.string();
-            else if (g === 2 && x === WireType.LengthDelimited) message = sub.string();
-            else skip(sub, g, x);
+          while (r.pos < errorEnd) {
+            const g = r.tag();
+            if (g === ERROR_CODE) code = r.string();
+            else if (g === ERROR_MESSAGE) message = r.string();
+            else r.skip(wireTypeOf(g));
           }
+          r.end = end;
           result = { key: "", ok: false, code, message };
-        } else skip(r, f, w);
+        } else r.skip(wireTypeOf(t));
       }
-      if (r.pos !== end) throw new MalformedMessage("result overruns its length");
       // Neither value nor error: an answer we cannot read, so the asker loads the key
       // itself ("unavailable"), never a verdict of the owner's getter.
       result ??= {
@@ -288,11 +300,4 @@ export function decodeGetManyResponse(body: Uint8Array): DecodedResult[] {
     throw new MalformedMessage(err instanceof Error ? err.message : String(err));
   }
   return out;
-}
-
-function skip(r: BinaryReader, field: number, wt: WireType): void {
-  if (wt === WireType.StartGroup || wt === WireType.EndGroup) {
-    throw new MalformedMessage(`unsupported wire type ${wt}`);
-  }
-  r.skip(wt, field);
 }
