@@ -17,8 +17,11 @@
 
 import { setMaxListeners } from "node:events";
 
+/** A call still running, in its slot's list (unlinked when it settles). */
 interface Race {
   reject: ((err: unknown) => void) | undefined;
+  prev: Race | undefined;
+  next: Race | undefined;
 }
 
 interface Slot {
@@ -28,7 +31,13 @@ interface Slot {
   open: number;
   /** Calls not settled yet. */
   live: number;
-  races: Race[];
+  /**
+   * The calls not settled yet, newest first. A settled call leaves the list at once: a
+   * slot lives ms/16 and more (312 ms for a 5 s timeout), and records kept that long
+   * outlived young-generation GCs by the thousand (measured: 100 MB/s promoted on a
+   * loaded peer path, the GC's time tripled).
+   */
+  head: Race | undefined;
 }
 
 /** Shared timeouts of one duration: see the file comment. One per Group. */
@@ -58,8 +67,10 @@ export class SharedTimeout {
     }
     slot.live++;
     return new Promise<T>((resolve, reject) => {
-      const race: Race = { reject };
-      slot.races.push(race);
+      const first = slot.head;
+      const race: Race = { reject, prev: undefined, next: first };
+      if (first !== undefined) first.prev = race;
+      slot.head = race;
       p.then(
         (v) => {
           if (this.#settle(slot, race)) resolve(v);
@@ -75,6 +86,11 @@ export class SharedTimeout {
   #settle(slot: Slot, race: Race): boolean {
     if (race.reject === undefined) return false;
     race.reject = undefined;
+    const { prev, next } = race;
+    if (prev === undefined) slot.head = next;
+    else prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    race.prev = race.next = undefined;
     slot.live--;
     if (slot.live === 0 && slot !== this.#current) this.#release(slot);
     return true;
@@ -82,7 +98,7 @@ export class SharedTimeout {
 
   #release(slot: Slot): void {
     clearTimeout(slot.timer);
-    slot.races = [];
+    slot.head = undefined;
   }
 
   #slot(): Slot {
@@ -99,19 +115,24 @@ export class SharedTimeout {
       controller,
       open: now + this.#slotMs,
       live: 0,
-      races: [],
+      head: undefined,
       timer: setTimeout(() => {
         if (this.#current === slot) this.#current = undefined;
         const reason = new DOMException(`timed out after ${ms} ms`, "TimeoutError");
         controller.abort(reason);
-        const races = slot.races;
-        slot.races = [];
-        for (const r of races) {
+        // The abort's listeners may settle calls (unlinking them): take what is left.
+        let r = slot.head;
+        slot.head = undefined;
+        while (r !== undefined) {
+          const next = r.next;
           const reject = r.reject;
-          if (reject === undefined) continue;
           r.reject = undefined;
-          slot.live--;
-          reject(reason);
+          r.prev = r.next = undefined;
+          if (reject !== undefined) {
+            slot.live--;
+            reject(reason);
+          }
+          r = next;
         }
       }, ms + this.#slotMs),
     };

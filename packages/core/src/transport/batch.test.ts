@@ -290,6 +290,50 @@ describe("Batcher", () => {
     expect(getEventListeners(own.signal, "abort")).toHaveLength(0);
   });
 
+  it("callers that all pass one signal: the batch call gets that very signal (no controller of its own)", async () => {
+    const { batcher, calls, sent } = harness();
+    const shared = new AbortController();
+    const ps = ["a", "b", "a"].map((key) =>
+      settle(batcher.get({ group: "g", key }, { signal: shared.signal })),
+    );
+    await sent(1);
+    expect(calls[0]?.keys).toEqual(["a", "b"]);
+    expect(calls[0]?.opts.signal).toBe(shared.signal);
+    shared.abort(new Error("gone"));
+    for (const r of await Promise.all(ps)) expect(kind(r)).toBe("aborted");
+  });
+
+  it("callers without signals: the call's signal never aborts, is shared by batches, and keeps no listener", async () => {
+    const { batcher, calls, sent } = harness();
+    const first = ["a", "b"].map((key) => batcher.get({ group: "g", key }));
+    await sent(1);
+    const second = ["c", "d"].map((key) => batcher.get({ group: "g", key }));
+    await sent(2);
+    const never = calls[0]?.opts.signal as AbortSignal;
+    expect(never.aborted).toBe(false);
+    expect(calls[1]?.opts.signal).toBe(never);
+    for (const c of calls) c.resolve(c.keys.map((k) => ({ ok: true, value: { value: enc(k) } })));
+    expect((await Promise.all([...first, ...second])).map(dec)).toEqual(["a", "b", "c", "d"]);
+    expect(getEventListeners(never, "abort")).toHaveLength(0);
+  });
+
+  it("a caller without a signal among callers with one: the call is never aborted by theirs", async () => {
+    const { batcher, calls, sent } = harness();
+    const ac = new AbortController();
+    const a = settle(batcher.get({ group: "g", key: "a" }, { signal: ac.signal }));
+    const b = settle(batcher.get({ group: "g", key: "b" }));
+    await sent(1);
+    expect(calls[0]?.opts.signal).not.toBe(ac.signal);
+    ac.abort();
+    expect(kind(await a)).toBe("aborted");
+    expect(calls[0]?.opts.signal.aborted).toBe(false); // b still waits
+    calls[0]?.resolve([
+      { ok: true, value: { value: enc("A") } },
+      { ok: true, value: { value: enc("B") } },
+    ]);
+    expect(val(await b)).toBe("B");
+  });
+
   it("listeners go once the batch is answered, on every signal its callers passed", async () => {
     const { batcher, calls, sent } = harness();
     const shared = new AbortController();
