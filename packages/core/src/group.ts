@@ -376,115 +376,179 @@ export class Group implements ServedGroup {
     this.#stats.loads++;
     return (forward ? this.#flight : this.#localFlight).do(
       key,
-      async (flightSignal) => {
-        const hit = this.#lookup(key);
-        if (hit !== undefined) return found(key, hit);
-        this.#stats.loadsDeduped++;
-        const token = this.#beginLoad(key);
-        try {
-          const owner = forward ? this.#picker?.pickPeer(key) : undefined;
-          if (owner !== undefined) {
-            // A flight started without a signal gets one that never aborts (singleflight):
-            // its peer call can then share a coarse timeout with others (SharedTimeout).
-            const fromOwner = await this.#loadFromPeer(
-              owner,
-              key,
-              flightSignal,
-              token,
-              signal !== undefined,
-            );
-            if (fromOwner !== undefined) return fromOwner;
-          }
-          return await this.#loadLocally(key, flightSignal, token);
-        } finally {
-          this.#endLoad(key, token);
-        }
-      },
+      (flightSignal) => this.#flightLoad(key, flightSignal, forward, signal !== undefined),
       signal ? { signal } : undefined,
     );
   }
 
+  /**
+   * The work of one flight (steps 2 to 4 of {@link #load}). Promise chains rather than
+   * async functions, here and in {@link #loadFromPeer}: on the peer path, their generators
+   * and the promises of each await were most of a remote get's garbage (~3 KB per get).
+   */
+  #flightLoad(
+    key: string,
+    flightSignal: AbortSignal,
+    forward: boolean,
+    abortable: boolean,
+  ): Entry | Promise<Entry> {
+    const hit = this.#lookup(key);
+    if (hit !== undefined) return found(key, hit);
+    this.#stats.loadsDeduped++;
+    const token = this.#beginLoad(key);
+    let loaded: Promise<Entry>;
+    try {
+      const owner = forward ? this.#picker?.pickPeer(key) : undefined;
+      // A flight started without a signal gets one that never aborts (singleflight): its
+      // peer call can then share a coarse timeout with others (SharedTimeout).
+      loaded =
+        owner === undefined
+          ? this.#loadLocally(key, flightSignal, token)
+          : this.#loadFromPeer(owner, key, flightSignal, token, abortable).then(
+              (fromOwner) => fromOwner ?? this.#loadLocally(key, flightSignal, token),
+            );
+    } catch (err) {
+      this.#endLoad(key, token);
+      throw err;
+    }
+    return loaded.then(
+      (entry) => {
+        this.#endLoad(key, token);
+        return entry;
+      },
+      (err: unknown) => {
+        this.#endLoad(key, token);
+        throw err;
+      },
+    );
+  }
+
   /** The owner's answer, or undefined when the owner could not answer (load locally). */
-  async #loadFromPeer(
+  #loadFromPeer(
     peer: PeerGetter,
     key: string,
     signal: AbortSignal,
     token: LoadToken,
     abortable: boolean,
   ): Promise<Entry | undefined> {
-    const stats = this.#stats;
     const shared = abortable ? undefined : this.#sharedTimeout;
     const call = shared === undefined ? callSignal(signal, this.#peerTimeoutMs) : NO_CALL_SIGNAL;
     const max = this.#maxValueBytes;
     const req = { group: this.name, key };
-    const get = (s: AbortSignal): Promise<PeerValue> =>
-      peer.get(
-        req,
-        max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
-      );
     // Timed from here to the answer's use or refusal: one event per call, in either branch.
     const observer = this.#observer;
     const start = observer === undefined ? 0 : startTimer();
     let timeoutSignal: AbortSignal | undefined;
-    try {
-      const got =
-        shared === undefined
-          ? await raceSignal(get(call.signal ?? signal), call.signal)
-          : await shared.run((s) => {
-              timeoutSignal = s;
-              return get(s);
-            });
-      const value = got?.value;
-      // Checked before any copy, for a transport that did not cut the answer off itself.
-      if (value instanceof Uint8Array && value.byteLength > max) {
-        throw new PeerError("unavailable", peer.id, `value over maxValueBytes (${max})`, {
-          local: true,
-        });
+    let asked: Promise<PeerValue>;
+    if (shared === undefined) {
+      try {
+        const s = call.signal ?? signal;
+        asked = raceSignal(
+          peer.get(
+            req,
+            max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
+          ),
+          call.signal,
+        );
+      } catch (err) {
+        asked = Promise.reject(err);
       }
-      const view = toView(value);
-      if (view === undefined) {
-        throw new PeerError("unavailable", peer.id, "answer without a value");
-      }
-      stats.peerLoads++;
-      observer?.peerCall(peer.id, "ok", start);
-      const expiresAt = this.#expiry(undefined, got.expiresAt, Number.POSITIVE_INFINITY);
-      const entry = this.#makeEntry(key, view, expiresAt);
-      const policy = this.#hotPolicy;
-      if (
-        !token.stale &&
-        policy !== undefined &&
-        policy.shouldPromote(key, view, this.#liveStats, this.#cache.hotView)
-      ) {
-        if (this.#cache.add("hot", key, entry)) stats.hotPromotions++;
-      }
-      return entry;
-    } catch (err) {
-      observer?.peerCall(
-        peer.id,
-        peerCallOutcome(err, signal, call.signal ?? timeoutSignal),
-        start,
-      );
-      if (signal.aborted) throw signal.reason; // every caller gave up: nobody to serve
-      if (err instanceof PeerError) {
-        if (err.kind === "not_found") {
-          // The owner asked its source: pass "not found" on, never ask our own source too.
-          stats.notFounds++;
-          this.#storeNegative("hot", key, token);
-          throw new NotFoundError(key);
-        }
-        if (err.kind === "getter_failed" || err.kind === "invalid_argument") throw err;
-      }
-      // Unreachable, timed out, or an answer we cannot read: the owner may be dying. Count
-      // it and load locally so the caller never sees the peer failure (avalanche defence).
-      stats.peerErrors++;
-      this.#logger.warn(
-        { err, peer: peer.id, group: this.name, key },
-        "tinycache: peer fetch failed, loading locally",
-      );
-      return undefined;
-    } finally {
-      call.done();
+    } else {
+      asked = shared.run((s) => {
+        timeoutSignal = s;
+        return peer.get(
+          req,
+          max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
+        );
+      });
     }
+    const failed = (err: unknown): undefined => {
+      try {
+        return this.#peerFailed(err, peer, key, signal, token, start, call.signal ?? timeoutSignal);
+      } finally {
+        call.done();
+      }
+    };
+    return asked.then((got) => {
+      let entry: Entry;
+      try {
+        entry = this.#peerAnswer(peer, key, got, token, start);
+      } catch (err) {
+        return failed(err);
+      }
+      call.done();
+      return entry;
+    }, failed);
+  }
+
+  /** The entry of an owner's answer (may throw a PeerError for one we cannot use). */
+  #peerAnswer(
+    peer: PeerGetter,
+    key: string,
+    got: PeerValue,
+    token: LoadToken,
+    start: number,
+  ): Entry {
+    const max = this.#maxValueBytes;
+    const value = got?.value;
+    // Checked before any copy, for a transport that did not cut the answer off itself.
+    if (value instanceof Uint8Array && value.byteLength > max) {
+      throw new PeerError("unavailable", peer.id, `value over maxValueBytes (${max})`, {
+        local: true,
+      });
+    }
+    const view = toView(value);
+    if (view === undefined) {
+      throw new PeerError("unavailable", peer.id, "answer without a value");
+    }
+    this.#stats.peerLoads++;
+    this.#observer?.peerCall(peer.id, "ok", start);
+    const expiresAt = this.#expiry(undefined, got.expiresAt, Number.POSITIVE_INFINITY);
+    const entry = this.#makeEntry(key, view, expiresAt);
+    const policy = this.#hotPolicy;
+    if (
+      !token.stale &&
+      policy !== undefined &&
+      policy.shouldPromote(key, view, this.#liveStats, this.#cache.hotView)
+    ) {
+      if (this.#cache.add("hot", key, entry)) this.#stats.hotPromotions++;
+    }
+    return entry;
+  }
+
+  /**
+   * After a peer call failed (or answered what we cannot use): undefined to load the key
+   * locally, or the error to pass on (the owner's verdict, or every caller gave up).
+   */
+  #peerFailed(
+    err: unknown,
+    peer: PeerGetter,
+    key: string,
+    signal: AbortSignal,
+    token: LoadToken,
+    start: number,
+    callSignal: AbortSignal | undefined,
+  ): undefined {
+    const stats = this.#stats;
+    this.#observer?.peerCall(peer.id, peerCallOutcome(err, signal, callSignal), start);
+    if (signal.aborted) throw signal.reason; // every caller gave up: nobody to serve
+    if (err instanceof PeerError) {
+      if (err.kind === "not_found") {
+        // The owner asked its source: pass "not found" on, never ask our own source too.
+        stats.notFounds++;
+        this.#storeNegative("hot", key, token);
+        throw new NotFoundError(key);
+      }
+      if (err.kind === "getter_failed" || err.kind === "invalid_argument") throw err;
+    }
+    // Unreachable, timed out, or an answer we cannot read: the owner may be dying. Count
+    // it and load locally so the caller never sees the peer failure (avalanche defence).
+    stats.peerErrors++;
+    this.#logger.warn(
+      { err, peer: peer.id, group: this.name, key },
+      "tinycache: peer fetch failed, loading locally",
+    );
+    return undefined;
   }
 
   /**
