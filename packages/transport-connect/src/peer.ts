@@ -278,6 +278,22 @@ function peerValue(res: GetResponseLike): PeerValue {
 }
 
 /**
+ * A GetMany answer for the Batcher: the entries themselves when they answer the keys in the
+ * order asked (tinycache's servers keep it), else a map by key.
+ */
+function inKeyOrder(
+  keys: readonly string[],
+  entries: GetManyEntry[],
+): readonly BatchEntry[] | ReadonlyMap<string, BatchEntry> {
+  if (entries.length === keys.length && entries.every((e, i) => e.key === keys[i])) {
+    return entries;
+  }
+  const m = new Map<string, BatchEntry>();
+  for (const e of entries) m.set(e.key, e);
+  return m;
+}
+
+/**
  * One remote peer: a {@link PeerGetter} over one reused transport (keep-alive agent or
  * HTTP/2 session). Every call has the pool's deadline and honours the caller's signal;
  * failures are {@link PeerError}s whose `kind` tells core what to do.
@@ -302,11 +318,7 @@ export class ConnectPeer implements PeerGetter {
         : new Batcher({
             id: url,
             send: (group, keys, opts) =>
-              this.getMany(group, keys, opts).then((entries) => {
-                const m = new Map<string, BatchEntry>();
-                for (const e of entries) m.set(e.key, e.ok ? e : { ok: false, error: e.error });
-                return m;
-              }),
+              this.getMany(group, keys, opts).then((entries) => inKeyOrder(keys, entries)),
             single: (req, opts) => this.#get(req, opts),
           });
     this.#rpc =
@@ -385,11 +397,10 @@ export class ConnectPeer implements PeerGetter {
       throw toPeerError(err, this.id, signal);
     }
     // A result with neither value nor error comes as "unavailable" (the key loads here).
+    // A decoded value is already a GetManyEntry: only errors need one of their own.
     return results.map(
       (r): GetManyEntry =>
-        r.ok
-          ? { key: r.key, ok: true, value: r.value }
-          : { key: r.key, ok: false, error: keyError(this.id, r.code, r.message) },
+        r.ok ? r : { key: r.key, ok: false, error: keyError(this.id, r.code, r.message) },
     );
   }
 

@@ -5,6 +5,7 @@ import {
   type BatchEntry,
   Batcher,
   type CallOptions,
+  HeaderBlock,
   type KeyRequest,
   PeerError,
   type PeerGetOptions,
@@ -17,7 +18,11 @@ import {
   type UnaryClient,
   type UnaryResponse,
 } from "@tinycache/core/transport";
-import { decodeGetManyResponse, encodeGetManyRequest } from "@tinycache/protocol";
+import {
+  type DecodedResult,
+  decodeGetManyResponse,
+  encodeGetManyRequest,
+} from "@tinycache/protocol";
 import { escapeSegment } from "./escape.js";
 import {
   BATCH_HEADER,
@@ -77,9 +82,10 @@ export class HttpPeer implements PeerGetter {
   readonly id: string;
   readonly #client: UnaryClient;
   readonly #basePath: string;
-  /** Headers of a GET or DELETE (the auth header, if any): one object for every call. */
-  readonly #headers: OutgoingHttpHeaders;
-  readonly #auth: { header: string; secret: string } | undefined;
+  /** Headers of a GET or DELETE (the auth header, if any), checked once. */
+  readonly #headers: HeaderBlock;
+  /** Headers of a call with a protobuf body (its length is added per call), checked once. */
+  readonly #bodyHeaders: HeaderBlock;
   /** Batches gets to this peer once it is known to speak them; undefined with batching off. */
   readonly #batcher: Batcher | undefined;
   readonly #maxBodyBytes: number;
@@ -99,8 +105,9 @@ export class HttpPeer implements PeerGetter {
     this.id = client.url;
     this.#client = client;
     this.#basePath = basePath;
-    this.#auth = auth;
-    this.#headers = auth ? { [auth.header]: auth.secret } : {};
+    const authHeaders: OutgoingHttpHeaders = auth ? { [auth.header]: auth.secret } : {};
+    this.#headers = new HeaderBlock(authHeaders);
+    this.#bodyHeaders = new HeaderBlock({ "content-type": PROTOBUF, ...authHeaders });
     this.#maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
     this.#batcher =
       options.batch === false
@@ -192,22 +199,19 @@ export class HttpPeer implements PeerGetter {
       });
     }
     // Keys that cannot travel (lone surrogates) would make the body unreadable: they
-    // fail alone, as single gets of them would.
-    const sendable: string[] = [];
-    const bad = new Set<string>();
+    // fail alone, as single gets of them would. (A Group never sends one.)
+    let sendable: readonly string[] = keys;
+    let bad: Set<string> | undefined;
     for (const k of keys) {
-      if (wellFormed(k)) sendable.push(k);
-      else bad.add(k);
+      if (wellFormed(k)) continue;
+      bad ??= new Set();
+      bad.add(k);
     }
-    const answers = new Map<string, BatchEntry>();
-    for (const k of bad) {
-      answers.set(k, {
-        ok: false,
-        error: new PeerError("unavailable", this.id, "key is not well-formed Unicode", {
-          local: true,
-        }),
-      });
+    if (bad !== undefined) {
+      const refused = bad;
+      sendable = keys.filter((k) => !refused.has(k));
     }
+    let decoded: DecodedResult[] = [];
     if (sendable.length > 0) {
       const body = encodeGetManyRequest(
         group,
@@ -218,27 +222,42 @@ export class HttpPeer implements PeerGetter {
       const res = await this.#client.request({
         method: "POST",
         path,
-        headers: this.#bodyHeaders(body),
+        headers: this.#bodyHeaders,
         body,
         signal: opts.signal,
       });
       this.#learn(res);
       if (res.status !== 200) throw statusError(this.id, res);
-      let decoded: ReturnType<typeof decodeGetManyResponse>;
       try {
         decoded = decodeGetManyResponse(res.body);
       } catch (err) {
         throw new PeerError("unavailable", this.id, "malformed GetManyResponse", { cause: err });
       }
-      for (const r of decoded) {
-        answers.set(
-          r.key,
-          r.ok
-            ? { ok: true, value: r.value }
-            : { ok: false, error: peerErrorFor(r.code, this.id, r.message, true) },
-        );
-      }
     }
+    const entry = (r: DecodedResult): BatchEntry =>
+      r.ok ? r : { ok: false, error: peerErrorFor(r.code, this.id, r.message, true) };
+    if (bad === undefined && decoded.length === keys.length) {
+      // The usual answer: every key, in the order asked (tinycache's servers keep it), so
+      // no map by key is needed.
+      let inOrder = true;
+      for (let i = 0; i < keys.length; i++) {
+        if ((decoded[i] as DecodedResult).key !== keys[i]) {
+          inOrder = false;
+          break;
+        }
+      }
+      if (inOrder) return decoded.map(entry);
+    }
+    const answers = new Map<string, BatchEntry>();
+    for (const k of bad ?? []) {
+      answers.set(k, {
+        ok: false,
+        error: new PeerError("unavailable", this.id, "key is not well-formed Unicode", {
+          local: true,
+        }),
+      });
+    }
+    for (const r of decoded) answers.set(r.key, entry(r));
     return keys.map(
       (k) =>
         answers.get(k) ?? {
@@ -246,16 +265,6 @@ export class HttpPeer implements PeerGetter {
           error: new PeerError("unavailable", this.id, "batch answer without this key"),
         },
     );
-  }
-
-  /** Headers of a call with a protobuf body (and the secret, when the pool has one). */
-  #bodyHeaders(body: Uint8Array): OutgoingHttpHeaders {
-    const headers: OutgoingHttpHeaders = {
-      "content-type": PROTOBUF,
-      "content-length": String(body.length),
-    };
-    if (this.#auth !== undefined) headers[this.#auth.header] = this.#auth.secret;
-    return headers;
   }
 
   /** Stores a value at the peer (mailgun's PUT with a SetRequest body). */
@@ -270,7 +279,7 @@ export class HttpPeer implements PeerGetter {
     const res = await this.#client.request({
       method: "PUT",
       path,
-      headers: this.#bodyHeaders(body),
+      headers: this.#bodyHeaders,
       body,
       signal: opts?.signal,
     });

@@ -119,6 +119,7 @@ export {
 } from "./status.js";
 export {
   createAgent,
+  HeaderBlock,
   protobufFirstFieldEnd,
   UnaryClient,
   type UnaryClientOptions,

@@ -1,7 +1,12 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { protobufFirstFieldEnd, type UnaryClient } from "@tinycache/core/transport";
+import {
+  HeaderBlock,
+  protobufFirstFieldEnd,
+  type UnaryClient,
+  type UnaryResponse,
+} from "@tinycache/core/transport";
 import { VERDICT_HEADER } from "../codes.js";
 
 /**
@@ -19,17 +24,17 @@ import { VERDICT_HEADER } from "../codes.js";
  */
 export class ConnectH1Caller {
   readonly #client: UnaryClient;
-  readonly #headers: Record<string, string>;
-  readonly #timeout: string;
+  /** Every call's headers but its length (the client adds it), checked once. */
+  readonly #headers: HeaderBlock;
 
   constructor(client: UnaryClient, headers: Record<string, string>) {
     this.#client = client;
-    this.#timeout = String(Math.max(1, Math.ceil(client.timeoutMs)));
-    this.#headers = {
+    this.#headers = new HeaderBlock({
       "content-type": "application/proto",
       "connect-protocol-version": "1",
       ...headers,
-    };
+      "connect-timeout-ms": String(Math.max(1, Math.ceil(client.timeoutMs))),
+    });
   }
 
   /**
@@ -37,43 +42,44 @@ export class ConnectH1Caller {
    * response. Throws the client's PeerError when no answer came, a ConnectError for an
    * error answer.
    */
-  async call(
+  call(
     path: string,
     body: Uint8Array,
     signal: AbortSignal | undefined,
     maxBodyBytes?: number,
   ): Promise<Buffer> {
-    const headers: OutgoingHttpHeaders = {
-      ...this.#headers,
-      "connect-timeout-ms": this.#timeout,
-      "content-length": body.length,
-    };
-    const res = await this.#client.request({
-      method: "POST",
-      path,
-      headers,
-      body,
-      signal,
-      maxBodyBytes,
-      // A streamed GetResponse says its value's length first (field 1).
-      announcedLength: path.endsWith("/Get") ? protobufFirstFieldEnd : undefined,
-    });
-    if (res.status === 200) {
-      if (res.headers["content-type"] !== "application/proto") {
-        throw new ConnectError(
-          `unexpected content type ${String(res.headers["content-type"])}`,
-          Code.Unavailable,
-        );
-      }
-      return res.body;
-    }
-    throw errorFromResponse(res.status, res.headers, res.body);
+    return this.#client
+      .request({
+        method: "POST",
+        path,
+        headers: this.#headers,
+        body,
+        signal,
+        maxBodyBytes,
+        // A streamed GetResponse says its value's length first (field 1).
+        announcedLength: path.endsWith("/Get") ? protobufFirstFieldEnd : undefined,
+      })
+      .then(answerBody);
   }
 
   /** Stops using the connections once the calls in flight are done. */
   close(): void {
     this.#client.destroy();
   }
+}
+
+/** A unary answer's message, or the error it carries. */
+function answerBody(res: UnaryResponse): Buffer {
+  if (res.status === 200) {
+    if (res.headers["content-type"] !== "application/proto") {
+      throw new ConnectError(
+        `unexpected content type ${String(res.headers["content-type"])}`,
+        Code.Unavailable,
+      );
+    }
+    return res.body;
+  }
+  throw errorFromResponse(res.status, res.headers, res.body);
 }
 
 /** The error of a non-200 Connect unary answer: its JSON body, else its HTTP status. */
