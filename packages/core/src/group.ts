@@ -193,12 +193,16 @@ export class Group implements ServedGroup {
   /**
    * The token of each key with a load in flight that no set/remove has invalidated
    * since it started. Holds only keys being loaded: a token leaves when its last load
-   * ends, or when a set/remove of its key marks it stale.
+   * ends, or when a set/remove of its key marks it stale. A null-prototype object as a
+   * dictionary, not a Map: every remote get adds and removes its key turns of the event
+   * loop apart, and a Map with that churn made V8 promote what it was done with by the
+   * megabyte (singleflight's CallTable says more).
    */
-  readonly #loading = new Map<string, LoadToken>();
+  readonly #loading: Record<string, LoadToken | undefined> = Object.create(null);
+  #loadingKeys = 0;
 
   static {
-    loadingSize = (group) => group.#loading.size;
+    loadingSize = (group) => group.#loadingKeys;
   }
 
   /** @internal use {@link GroupRegistry.newGroup}. */
@@ -795,17 +799,18 @@ export class Group implements ServedGroup {
 
   /** The token of a load of `key` starting now, shared with the key's other fresh loads. */
   #beginLoad(key: string): LoadToken {
-    let token = this.#loading.get(key);
+    let token = this.#loading[key];
     if (token === undefined) {
       token = { stale: false, loads: 0 };
-      this.#loading.set(key, token);
+      this.#loading[key] = token;
+      this.#loadingKeys++;
     }
     token.loads++;
     return token;
   }
 
   #endLoad(key: string, token: LoadToken): void {
-    if (--token.loads === 0 && this.#loading.get(key) === token) this.#loading.delete(key);
+    if (--token.loads === 0 && this.#loading[key] === token) this.#forgetLoading(key);
   }
 
   /**
@@ -814,13 +819,18 @@ export class Group implements ServedGroup {
    * other keys go on as if nothing happened.
    */
   #invalidate(key: string): void {
-    const token = this.#loading.get(key);
+    const token = this.#loading[key];
     if (token !== undefined) {
       token.stale = true;
-      this.#loading.delete(key);
+      this.#forgetLoading(key);
     }
     this.#flight.forget(key);
     this.#localFlight.forget(key);
+  }
+
+  #forgetLoading(key: string): void {
+    delete this.#loading[key];
+    this.#loadingKeys--;
   }
 
   #keyError(key: string): Error | undefined {

@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { CallTable } from "./private/call-table.js";
 
 /** Options for {@link SingleFlight.do} and {@link SingleFlight.doShared}. */
 export interface DoOptions {
@@ -34,7 +35,7 @@ export type Work<V> = (signal: AbortSignal) => Promise<V> | PromiseLike<V> | V;
 /** The two maps of one SingleFlight, as the settle handlers and Meta need them. */
 interface Registry<K, V> {
   /** The in-flight call per key, as its shared promise. */
-  readonly calls: Map<K, Promise<V>>;
+  readonly calls: CallTable<K, Promise<V>>;
   /** Meta of the calls that have one, keyed by the call's promise. */
   readonly metas: Map<Promise<V>, Meta<K, V>>;
 }
@@ -127,7 +128,7 @@ export class SingleFlight<K, V> {
    * The in-flight call per key, stored as its shared promise itself (no wrapper object:
    * see {@link Meta} for what that costs), plus the Meta of the few calls that need it.
    */
-  readonly #registry: Registry<K, V> = { calls: new Map(), metas: new Map() };
+  readonly #registry: Registry<K, V> = { calls: new CallTable(), metas: new Map() };
   /** Waiters grouped by the signal they passed: one abort listener per signal. */
   readonly #watches = new WeakMap<AbortSignal, Watch<K, V>>();
   /**
