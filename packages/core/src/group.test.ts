@@ -642,6 +642,26 @@ describe("a set/remove during a load invalidates that key only", () => {
     },
   );
 
+  it("keys named like Object.prototype's members load, collapse and go stale like any other", async () => {
+    const { getter, calls, answer } = gatedGetter();
+    const g = group({ getter });
+    const keys = ["__proto__", "constructor", "toString", "hasOwnProperty", "0"];
+    const first = keys.map((k) => g.get(k));
+    const again = keys.map((k) => g.get(k)); // joins the flights
+    await flush();
+    expect(calls).toEqual(keys);
+    expect(keysLoading(g)).toBe(keys.length);
+    await g.set("constructor", "written"); // its load goes stale
+    expect(keysLoading(g)).toBe(keys.length - 1);
+    for (const k of keys) answer(k, `v:${k}`);
+    const got = await Promise.all([...first, ...again]);
+    expect(got.map(String)).toEqual([...keys, ...keys].map((k) => `v:${k}`));
+    expect(keysLoading(g)).toBe(0);
+    expect((await g.get("constructor")).toString()).toBe("written");
+    expect((await g.get("__proto__")).toString()).toBe("v:__proto__"); // cached: no new load
+    expect(calls).toEqual(keys);
+  });
+
   it("a write of another key does not stop a not-found from being cached negatively", async () => {
     const { getter, calls, answer } = gatedGetter();
     const g = group({ getter, negativeTtlMs: 60_000 });
