@@ -400,30 +400,34 @@ export class Group implements ServedGroup {
     if (hit !== undefined) return found(key, hit);
     this.#stats.loadsDeduped++;
     const token = this.#beginLoad(key);
-    let loaded: Promise<Entry>;
+    const done = (entry: Entry): Entry => {
+      this.#endLoad(key, token);
+      return entry;
+    };
+    const failed = (err: unknown): never => {
+      this.#endLoad(key, token);
+      throw err;
+    };
+    let fromOwner: Promise<Entry | undefined> | undefined;
     try {
       const owner = forward ? this.#picker?.pickPeer(key) : undefined;
       // A flight started without a signal gets one that never aborts (singleflight): its
       // peer call can then share a coarse timeout with others (SharedTimeout).
-      loaded =
-        owner === undefined
-          ? this.#loadLocally(key, flightSignal, token)
-          : this.#loadFromPeer(owner, key, flightSignal, token, abortable).then(
-              (fromOwner) => fromOwner ?? this.#loadLocally(key, flightSignal, token),
-            );
+      if (owner !== undefined) {
+        fromOwner = this.#loadFromPeer(owner, key, flightSignal, token, abortable);
+      }
     } catch (err) {
-      this.#endLoad(key, token);
-      throw err;
+      return failed(err);
     }
-    return loaded.then(
-      (entry) => {
-        this.#endLoad(key, token);
-        return entry;
-      },
-      (err: unknown) => {
-        this.#endLoad(key, token);
-        throw err;
-      },
+    if (fromOwner === undefined) {
+      return this.#loadLocally(key, flightSignal, token).then(done, failed);
+    }
+    return fromOwner.then(
+      (entry) =>
+        entry !== undefined
+          ? done(entry)
+          : this.#loadLocally(key, flightSignal, token).then(done, failed),
+      failed,
     );
   }
 
@@ -453,6 +457,18 @@ export class Group implements ServedGroup {
             max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
           ),
           call.signal,
+        );
+      } catch (err) {
+        asked = Promise.reject(err);
+      }
+    } else if (peer.honoursSignals === true) {
+      // The call rejects once the slot's signal aborts: no race of our own needed.
+      const s = shared.signal();
+      timeoutSignal = s;
+      try {
+        asked = peer.get(
+          req,
+          max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
         );
       } catch (err) {
         asked = Promise.reject(err);

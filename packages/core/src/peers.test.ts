@@ -153,6 +153,33 @@ describe("loading from the owning peer", () => {
     expect(g.stats.peerErrors).toBe(1);
   });
 
+  it("a peer that honours signals is timed out through its signal alone, with the same outcome", async () => {
+    // It settles only when its signal aborts, as tinycache's transports do.
+    const peer = new FakePeer("p1", () => new Promise<PeerValue>(() => {}));
+    Object.assign(peer, { honoursSignals: true });
+    peer.get = function (this: FakePeer, req, opts) {
+      this.gets.push(req);
+      this.lastSignal = opts?.signal;
+      const signal = opts?.signal as AbortSignal;
+      return new Promise<PeerValue>((_, reject) => {
+        signal.addEventListener("abort", () =>
+          reject(new PeerError("aborted", "p1", "aborted", { cause: signal.reason })),
+        );
+      });
+    };
+    const { g, getter } = setup(peer, { peerTimeoutMs: 20 });
+    const keys = ["a", "b", "c"];
+    const got = await Promise.all(keys.map((k) => g.get(k)));
+    expect(got.map(String)).toEqual(keys.map((k) => `local:${k}`));
+    expect(getter).toHaveBeenCalledTimes(3);
+    expect(peer.lastSignal?.aborted).toBe(true);
+    expect((peer.lastSignal?.reason as DOMException).name).toBe("TimeoutError");
+    expect(g.stats.peerErrors).toBe(3);
+    // Answers in time are served as before.
+    peer.get = async (req) => ({ value: bytes(`remote:${req.key}`) });
+    expect((await g.get("d")).toString()).toBe("remote:d");
+  });
+
   it("gets without a signal share one timeout signal; a caller's own signal gets its own", async () => {
     const signals: (AbortSignal | undefined)[] = [];
     const peer = new FakePeer("p1", async (req) => ({ value: bytes(`remote:${req.key}`) }));

@@ -70,6 +70,14 @@ export interface PeerGetter {
    * never call it.
    */
   batchStats?(): { batches: number; keys: number };
+  /**
+   * Optional: true when every `get` settles promptly once its `opts.signal` aborts (it
+   * rejects then, whatever the peer does). A group then times its peer calls out through
+   * the signal alone, instead of racing each call against the timeout as it must for a
+   * getter that may ignore signals (one promise and a record less per remote get). Both
+   * tinycache transports' peers, and core's health wrapper around them, say so.
+   */
+  readonly honoursSignals?: boolean;
 }
 
 /** Chooses the owner of a key. */

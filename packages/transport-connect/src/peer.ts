@@ -301,6 +301,8 @@ function inKeyOrder(
 export class ConnectPeer implements PeerGetter {
   /** The peer's base URL, as given to `setPeers`. */
   readonly id: string;
+  /** Every get rejects as soon as its signal aborts (the batcher's and the RPC's abort). */
+  readonly honoursSignals = true;
   readonly #rpc: Rpc;
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;

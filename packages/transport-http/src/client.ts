@@ -80,6 +80,8 @@ function statusError(peer: string, res: UnaryResponse): PeerError {
  */
 export class HttpPeer implements PeerGetter {
   readonly id: string;
+  /** Every get rejects as soon as its signal aborts (the batcher's and the client's abort). */
+  readonly honoursSignals = true;
   readonly #client: UnaryClient;
   readonly #basePath: string;
   /** Headers of a GET or DELETE (the auth header, if any), checked once. */

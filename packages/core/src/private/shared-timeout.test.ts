@@ -110,4 +110,24 @@ describe("SharedTimeout", () => {
       process.off("warning", warn);
     }
   });
+
+  it("signal(): the current slot's signal, whose timer runs to its end even after the slot moves on", async () => {
+    const t = new SharedTimeout(1_600); // slots of 100 ms
+    const a = t.signal();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(t.signal()).toBe(a); // same slot
+    // A run() call in the same slot shares it, and settling leaves the timer in place.
+    await expect(t.run(async () => "v")).resolves.toBe("v");
+    await vi.advanceTimersByTimeAsync(100);
+    const b = t.signal(); // a new slot: the old one is not released, its timer still set
+    expect(b).not.toBe(a);
+    await vi.advanceTimersByTimeAsync(1_700 - 150 - 1);
+    expect(a.aborted).toBe(false); // never early
+    await vi.advanceTimersByTimeAsync(1);
+    expect(a.aborted).toBe(true);
+    expect((a.reason as DOMException).name).toBe("TimeoutError");
+    expect(b.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(b.aborted).toBe(true);
+  });
 });

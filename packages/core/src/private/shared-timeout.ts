@@ -29,8 +29,14 @@ interface Slot {
   timer: ReturnType<typeof setTimeout>;
   /** Takes new calls until this time (performance.now()). */
   open: number;
-  /** Calls not settled yet. */
+  /** Calls not settled yet (of {@link SharedTimeout.run}). */
   live: number;
+  /**
+   * Whether {@link SharedTimeout.signal} handed out this slot's signal: its calls are not
+   * counted, so the timer must run to its end (it aborts a signal nobody may listen to
+   * any more, at worst).
+   */
+  signalled: boolean;
   /**
    * The calls not settled yet, newest first. A settled call leaves the list at once: a
    * slot lives ms/16 and more (312 ms for a 5 s timeout), and records kept that long
@@ -82,6 +88,17 @@ export class SharedTimeout {
     });
   }
 
+  /**
+   * The current slot's signal, for a call that settles by itself once it aborts (a
+   * getter that honours signals): no record, no race. The slot's timer aborts it between
+   * `ms` and `ms + ms/16` after the call starts, as for {@link run}.
+   */
+  signal(): AbortSignal {
+    const slot = this.#slot();
+    slot.signalled = true;
+    return slot.controller.signal;
+  }
+
   /** Marks `race` settled; false when the timeout already rejected it. */
   #settle(slot: Slot, race: Race): boolean {
     if (race.reject === undefined) return false;
@@ -92,7 +109,7 @@ export class SharedTimeout {
     if (next !== undefined) next.prev = prev;
     race.prev = race.next = undefined;
     slot.live--;
-    if (slot.live === 0 && slot !== this.#current) this.#release(slot);
+    if (slot.live === 0 && slot !== this.#current && !slot.signalled) this.#release(slot);
     return true;
   }
 
@@ -105,7 +122,7 @@ export class SharedTimeout {
     const now = performance.now();
     const cur = this.#current;
     if (cur !== undefined && now < cur.open) return cur;
-    if (cur !== undefined && cur.live === 0) this.#release(cur);
+    if (cur !== undefined && cur.live === 0 && !cur.signalled) this.#release(cur);
     const controller = new AbortController();
     // Every call of the slot may listen (a transport per request): many listeners at once
     // are expected, so Node's leak warning is off for this signal.
@@ -115,6 +132,7 @@ export class SharedTimeout {
       controller,
       open: now + this.#slotMs,
       live: 0,
+      signalled: false,
       head: undefined,
       timer: setTimeout(() => {
         if (this.#current === slot) this.#current = undefined;

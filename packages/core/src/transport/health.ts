@@ -416,6 +416,8 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
   /** The transport's own client. */
   readonly client: P;
   readonly health: PeerHealth;
+  /** As its client's: the wrapper settles no later than the client does. */
+  readonly honoursSignals: boolean;
   /** Gets waiting on the peer: the oldest, the newest, how many. */
   #first: Waiter | undefined;
   #last: Waiter | undefined;
@@ -430,6 +432,7 @@ export class MonitoredPeer<P extends PeerGetter> implements PeerGetter {
   constructor(client: P, options: ResolvedHealthOptions) {
     this.id = client.id;
     this.client = client;
+    this.honoursSignals = client.honoursSignals === true;
     this.health = new PeerHealth(client.id, options);
     this.health.onTrip = () => this.#releaseAll();
   }
