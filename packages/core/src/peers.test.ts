@@ -173,7 +173,7 @@ describe("loading from the owning peer", () => {
     expect(got.map(String)).toEqual(keys.map((k) => `local:${k}`));
     expect(getter).toHaveBeenCalledTimes(3);
     expect(peer.lastSignal?.aborted).toBe(true);
-    expect((peer.lastSignal?.reason as DOMException).name).toBe("TimeoutError");
+    expect(((peer.lastSignal as AbortSignal).reason as DOMException).name).toBe("TimeoutError");
     expect(g.stats.peerErrors).toBe(3);
     // Answers in time are served as before.
     peer.get = async (req) => ({ value: bytes(`remote:${req.key}`) });
