@@ -22,7 +22,7 @@ describe("CallTable", () => {
       expect(t.has(k)).toBe(false);
       expect(t.get(k)).toBeUndefined();
     }
-    keys.forEach((k, i) => t.set(k, `v${i}`));
+    for (const [i, k] of keys.entries()) t.set(k, `v${i}`);
     expect(t.size).toBe(keys.length);
     keys.forEach((k, i) => {
       expect(t.get(k)).toBe(`v${i}`);
