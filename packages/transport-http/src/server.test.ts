@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ByteView, InvalidArgumentError, NotFoundError } from "@tinycache/core";
+import { ByteView, GroupRegistry, InvalidArgumentError, NotFoundError } from "@tinycache/core";
 import { groupcachepb } from "@tinycache/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -378,6 +378,61 @@ describe("options", () => {
     } finally {
       await s.close();
       await p.close();
+    }
+  });
+});
+
+describe("GET of a key the owner has cached: answered at once, counted once", () => {
+  it("a cached value, a cached not-found and a miss, through the handler and the lane", async () => {
+    const registry = new GroupRegistry();
+    let loads = 0;
+    const group = registry.newGroup({
+      name: "scores",
+      cacheBytes: 1 << 20,
+      negativeTtlMs: 60_000,
+      getter: async (key) => {
+        loads++;
+        if (key === "nobody") throw new NotFoundError(key);
+        return `v:${key}`;
+      },
+    });
+    const owner = new HttpPool({ self: "http://127.0.0.1:1", registry });
+    const viaHandler = await serve(owner.handler);
+    const viaLane = new HttpPool({ self: "http://127.0.0.1:1", registry });
+    const port = (await viaLane.listen(0, "127.0.0.1")).port;
+    try {
+      for (const p of [viaHandler.port, port]) {
+        const before = { ...group.stats };
+        const loadsBefore = loads;
+        const first = await request(p, "GET", `/_groupcache/scores/k${p}`); // a miss: loads
+        const again = await request(p, "GET", `/_groupcache/scores/k${p}`); // cached
+        expect([first.status, again.status]).toEqual([200, 200]);
+        expect(hex(again.body)).toBe(hex(first.body));
+        const value = fromBinary(groupcachepb.GetResponseSchema, again.body).value;
+        expect(Buffer.from(value).toString()).toBe(`v:k${p}`);
+        const nobody = [
+          await request(p, "GET", "/_groupcache/scores/nobody"),
+          await request(p, "GET", "/_groupcache/scores/nobody"),
+        ];
+        for (const a of nobody) {
+          expect(a.status).toBe(404);
+          expect(a.headers["tinycache-verdict"]).toBe("not_found");
+        }
+        expect(nobody[1]?.body.toString()).toBe(nobody[0]?.body.toString());
+        const s = group.stats;
+        // 4 requests, each counted once. The first pass loads its key and "nobody"; the
+        // second finds "nobody" cached (negatively) from the first.
+        const firstPass = p === viaHandler.port;
+        expect(s.serverRequests - before.serverRequests).toBe(4);
+        expect(s.gets - before.gets).toBe(4);
+        expect(s.cacheHits - before.cacheHits).toBe(firstPass ? 2 : 3);
+        expect(s.negativeHits - before.negativeHits).toBe(firstPass ? 1 : 2);
+        expect(loads - loadsBefore).toBe(firstPass ? 2 : 1);
+      }
+    } finally {
+      await viaHandler.close();
+      await owner.close();
+      await viaLane.close();
     }
   });
 });

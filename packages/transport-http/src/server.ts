@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { NotFoundError } from "@tinycache/core";
 import {
   batchSizeError,
   errorMessage,
@@ -240,6 +241,23 @@ function peerProtocol(cfg: HandlerConfig) {
     key: string,
     signal: AbortSignal,
   ): Outcome | Promise<Outcome> => {
+    // A cached key (an owner's usual case) is answered at once: no promise, no turn.
+    if (!signal.aborted && typeof group.serveCached === "function") {
+      let cached: ReturnType<NonNullable<ServedGroup["serveCached"]>>;
+      try {
+        cached = group.serveCached(key);
+      } catch (err) {
+        return fail(err, signal);
+      }
+      if (cached === null) return fail(new NotFoundError(key), signal);
+      if (cached !== undefined) {
+        try {
+          return { ok: true, body: encodeGetResponse(cached.value, cached.expiresAt) };
+        } catch (err) {
+          return fail(err);
+        }
+      }
+    }
     let p: ReturnType<ServedGroup["serveGet"]>;
     try {
       p = group.serveGet(key, { signal });
