@@ -174,6 +174,19 @@ async function front(options: ConnectPoolOptions): Promise<Front> {
 }
 
 /**
+ * Sends `bytes` (a call that asks for the "hang" key) on `raw` and waits until the group
+ * has the call: its signal, and a promise of that signal's abort.
+ */
+async function hang(raw: Raw, group: FakeGroup, bytes: Buffer) {
+  const started = group.hangStarted;
+  raw.write(bytes);
+  await started;
+  const signal = group.hangSignals[0];
+  if (signal === undefined) throw new Error("no signal");
+  return { signal, aborted: once(signal, "abort") };
+}
+
+/**
  * `scores` holds Tom = 630 (and `exp`, with an expiry); `nobody` is not found, `boom` a
  * getter error, `hang` never answers (until its signal aborts); keys over 16 bytes are
  * refused. Two fronts on it: the lane's and node:http's alone.
@@ -964,12 +977,7 @@ describe("the hand-over's edges", () => {
   it("close drops a lane connection with a call in flight: the getter's signal aborts", async () => {
     const { lane, group } = await fronts();
     const raw = new Raw(lane.port);
-    const started = group.hangStarted;
-    raw.write(call("Get", getBody("hang")));
-    await started;
-    const signal = group.hangSignals[0];
-    if (signal === undefined) throw new Error("no signal");
-    const aborted = once(signal, "abort");
+    const { aborted } = await hang(raw, group, call("Get", getBody("hang")));
     await lane.server.close();
     await aborted;
     await raw.closed;
@@ -1040,13 +1048,8 @@ describe("deadlines and clients that go away", () => {
   ])("%s whose client closes its connection: the getter's signal aborts", async (_what, bytes) => {
     const { lane, group } = await fronts();
     const raw = new Raw(lane.port);
-    const started = group.hangStarted;
-    raw.write(bytes());
-    await started;
-    const signal = group.hangSignals[0];
-    if (signal === undefined) throw new Error("no signal");
+    const { signal, aborted } = await hang(raw, group, bytes());
     expect(signal.aborted).toBe(false);
-    const aborted = once(signal, "abort");
     raw.socket.destroy();
     await aborted;
     expect((signal.reason as Error).name).toBe("AbortError");
@@ -1056,12 +1059,7 @@ describe("deadlines and clients that go away", () => {
   it("a client that half-closes after its request: the lane ends the connection, the load is abandoned", async () => {
     const { lane, group } = await fronts();
     const raw = new Raw(lane.port);
-    const started = group.hangStarted;
-    raw.write(call("Get", getBody("hang")));
-    await started;
-    const signal = group.hangSignals[0];
-    if (signal === undefined) throw new Error("no signal");
-    const aborted = once(signal, "abort");
+    const { aborted } = await hang(raw, group, call("Get", getBody("hang")));
     raw.socket.end();
     await raw.closed;
     await aborted;
