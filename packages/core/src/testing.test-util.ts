@@ -1,6 +1,19 @@
 /** Helpers shared by the tests (excluded from the build). */
 
+import { expect } from "vitest";
+import { PeerError } from "./errors.js";
+
 export { type Deferred, deferred } from "@tinycache/testkit";
+
+/** The PeerError `p` rejects with (fails the test if it resolves or rejects otherwise). */
+export async function peerError(p: Promise<unknown>): Promise<PeerError> {
+  const err = await p.then(
+    () => new Error("expected a PeerError"),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(PeerError);
+  return err as PeerError;
+}
 
 /** A manual clock for TTL tests: no sleeping. */
 export function fakeClock(start = 1_700_000_000_000): {

@@ -12,8 +12,7 @@ import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { PeerError } from "../errors.js";
-import { type Deferred, deferred } from "../testing.test-util.js";
+import { type Deferred, deferred, peerError } from "../testing.test-util.js";
 import { ByteBudget } from "./byte-budget.js";
 import { UnaryClient, type UnaryClientOptions, type UnaryRequest } from "./unary-client.js";
 
@@ -195,15 +194,6 @@ function get(path: string, more: Partial<UnaryRequest> = {}): UnaryRequest {
 /** A 200 answer with a Content-Length. */
 function ok(body: string, extraHeaders = ""): string {
   return `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body, "latin1")}\r\n${extraHeaders}\r\n${body}`;
-}
-
-async function peerError(p: Promise<unknown>): Promise<PeerError> {
-  const err = await p.then(
-    () => new Error("expected a PeerError"),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(PeerError);
-  return err as PeerError;
 }
 
 /** The body of a call, as latin1 text. */

@@ -8,8 +8,7 @@ import { once } from "node:events";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { PeerError } from "../errors.js";
-import { deferred } from "../testing.test-util.js";
+import { deferred, peerError } from "../testing.test-util.js";
 import { ByteBudget } from "./byte-budget.js";
 import { protobufFirstFieldEnd, UnaryClient } from "./unary-client.js";
 
@@ -68,15 +67,6 @@ function streamer(total: number, withLength: boolean) {
     res.end();
   };
   return { handler, written: written.promise };
-}
-
-async function peerError(p: Promise<unknown>): Promise<PeerError> {
-  const err = await p.then(
-    () => new Error("expected a PeerError"),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(PeerError);
-  return err as PeerError;
 }
 
 describe("UnaryClient: bounded reading", () => {
