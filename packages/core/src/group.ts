@@ -17,6 +17,7 @@ import type {
 } from "./options.js";
 import type {
   CallOptions,
+  KeyRequest,
   Logger,
   PeerGetter,
   PeerPicker,
@@ -449,37 +450,15 @@ export class Group implements ServedGroup {
     let timeoutSignal: AbortSignal | undefined;
     let asked: Promise<PeerValue>;
     if (shared === undefined) {
-      try {
-        const s = call.signal ?? signal;
-        asked = raceSignal(
-          peer.get(
-            req,
-            max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
-          ),
-          call.signal,
-        );
-      } catch (err) {
-        asked = Promise.reject(err);
-      }
+      asked = raceSignal(askPeer(peer, req, call.signal ?? signal, max), call.signal);
     } else if (peer.honoursSignals === true) {
       // The call rejects once the slot's signal aborts: no race of our own needed.
-      const s = shared.signal();
-      timeoutSignal = s;
-      try {
-        asked = peer.get(
-          req,
-          max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
-        );
-      } catch (err) {
-        asked = Promise.reject(err);
-      }
+      timeoutSignal = shared.signal();
+      asked = askPeer(peer, req, timeoutSignal, max);
     } else {
       asked = shared.run((s) => {
         timeoutSignal = s;
-        return peer.get(
-          req,
-          max === Number.POSITIVE_INFINITY ? { signal: s } : { signal: s, maxValueBytes: max },
-        );
+        return askPeer(peer, req, s, max);
       });
     }
     const failed = (err: unknown): undefined => {
@@ -973,6 +952,23 @@ export class Group implements ServedGroup {
 }
 
 /** Flights only resolve with positive entries (a negative one is thrown as NotFoundError). */
+/** `peer.get` with the call's signal and value limit; a synchronous throw rejects. */
+function askPeer(
+  peer: PeerGetter,
+  req: KeyRequest,
+  signal: AbortSignal,
+  max: number,
+): Promise<PeerValue> {
+  try {
+    return peer.get(
+      req,
+      max === Number.POSITIVE_INFINITY ? { signal } : { signal, maxValueBytes: max },
+    );
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 function entryView(e: Entry): ByteView {
   return e.view as ByteView;
 }
