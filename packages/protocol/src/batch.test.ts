@@ -9,27 +9,7 @@ import {
 } from "./batch.js";
 import { GetManyRequestSchema, GetManyResponseSchema } from "./gen/tinycache/v1/cache_pb.js";
 import { utf8, utf8Length, WireReader } from "./private/reader.js";
-
-/** A seeded PRNG, so a failure is reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-const ALPHABET = ["a", "Z", "0", "/", " ", "%", "é", "ü", "中", "🎉", "\u0000", "\uffff"];
-
-function randomString(next: () => number, max: number): string {
-  const n = Math.floor(next() * max);
-  let s = "";
-  for (let i = 0; i < n; i++) s += ALPHABET[Math.floor(next() * ALPHABET.length)];
-  return s;
-}
+import { randomString, rng } from "./random.test-util.js";
 
 describe("batch codecs: the same bytes and readings as protobuf-es", () => {
   it("decodeGetManyResponse reads 500 random responses as fromBinary does", () => {

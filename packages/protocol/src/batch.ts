@@ -1,3 +1,4 @@
+import { readGetResponse } from "./get.js";
 import {
   LEN,
   MalformedMessage,
@@ -220,8 +221,6 @@ const RESULTS = 1 * 8 + LEN;
 const RESULT_KEY = 1 * 8 + LEN;
 const RESULT_VALUE = 2 * 8 + LEN;
 const RESULT_ERROR = 3 * 8 + LEN;
-const VALUE_BYTES = 1 * 8 + LEN;
-const VALUE_EXPIRES_AT_MS = 2 * 8 + VARINT;
 const ERROR_CODE = 1 * 8 + LEN;
 const ERROR_MESSAGE = 2 * 8 + LEN;
 
@@ -229,8 +228,6 @@ const ERROR_MESSAGE = 2 * 8 + LEN;
 export type DecodedResult =
   | { key: string; ok: true; value: DecodedValue }
   | { key: string; ok: false; code: string; message: string };
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Parses a GetManyResponse body (the client's side of a batch) in place (no reader or
@@ -257,18 +254,7 @@ export function decodeGetManyResponse(body: Uint8Array): DecodedResult[] {
         const t = r.tag();
         if (t === RESULT_KEY) key = r.string();
         else if (t === RESULT_VALUE) {
-          const valueEnd = r.len();
-          r.end = valueEnd;
-          let value: Uint8Array = EMPTY;
-          let ms = 0;
-          while (r.pos < valueEnd) {
-            const g = r.tag();
-            if (g === VALUE_BYTES) value = r.bytes();
-            else if (g === VALUE_EXPIRES_AT_MS) ms = r.positiveInt64();
-            else r.skip(wireTypeOf(g));
-          }
-          r.end = end;
-          result = { key: "", ok: true, value: ms > 0 ? { value, expiresAt: ms } : { value } };
+          result = { key: "", ok: true, value: readGetResponse(r, r.len()) };
         } else if (t === RESULT_ERROR) {
           const errorEnd = r.len();
           r.end = errorEnd;

@@ -24,4 +24,5 @@ export {
 } from "./batch.js";
 export * as groupcachepb from "./gen/groupcachepb/groupcache_pb.js";
 export * as tinycachev1 from "./gen/tinycache/v1/cache_pb.js";
+export { type DecodedGet, decodeGetRequest, decodeGetResponse, encodeGetRequest } from "./get.js";
 export { varintLength, writeVarint } from "./varint.js";

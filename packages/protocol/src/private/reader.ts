@@ -154,6 +154,24 @@ export function utf8(buf: Uint8Array, start: number, end: number): string {
 }
 
 /**
+ * `buf[start, end)` as UTF-8, refusing malformed bytes (MalformedMessage), as protobuf-es's
+ * `fromBinary` refuses them in a string field; ASCII is read as in {@link utf8}.
+ */
+export function strictUtf8(buf: Uint8Array, start: number, end: number): string {
+  if (buf instanceof Buffer) {
+    let i = start;
+    while (i < end && (buf[i] as number) < 0x80) i++;
+    if (i === end) return buf.toString("latin1", start, end);
+  }
+  try {
+    return strictDecoder.decode(buf.subarray(start, end));
+  } catch {
+    throw new MalformedMessage("a string field is not valid UTF-8");
+  }
+}
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
  * The UTF-8 length of `s`, with a pure-JS pass for ASCII (most keys) instead of a call
  * into C++; lone surrogates count as U+FFFD (3 bytes), as Buffer.byteLength counts them.
  */
