@@ -1,17 +1,24 @@
 /**
  * tinycache.v1.GetResponse, the one message on the cluster's hot path: our hand-written
  * encoder (server) beside @bufbuild/protobuf's low-level `wire` BinaryWriter and the
- * reflective toBinary, and the client's decoder (on the library's BinaryReader, ~5x the
- * `fromBinary` it replaced) beside fromBinary: same values, one process, interleaved
+ * reflective toBinary, and the client's decoder (@tinycache/protocol's decodeGetResponse,
+ * in place) beside one on the library's BinaryReader (the client's before it) and
+ * fromBinary; then the same races for GetRequest, the body of every single-key call
+ * (@tinycache/protocol's encodeGetRequest / decodeGetRequest): same values, one process, interleaved
  * (method: docs/benchmarks.md). A hand-written piece stays only while it measures faster
  * than the library; the goal lines say whether it still does.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { ByteView } from "@tinycache/core";
-import { tinycachev1 as pb } from "@tinycache/protocol";
+import {
+  decodeGetRequest,
+  decodeGetResponse,
+  encodeGetRequest,
+  tinycachev1 as pb,
+} from "@tinycache/protocol";
 import { makeKeys, raceProtobufCodecs } from "@tinycache/testkit";
-import { decodeGetResponse, encodeGetResponse } from "../src/private/wire.js";
+import { encodeGetResponse } from "../src/private/wire.js";
 
 const N = 50_000;
 const views = makeKeys(N).map((k, i) => ByteView.from(k.repeat(1 + (i % 5))));
@@ -63,11 +70,34 @@ function decodeReflective(): number {
   return N;
 }
 
-// The client's decoder is built on the library's BinaryReader: it is the `wire` contender.
-function decodeWire(): number {
+function decodeHand(): number {
   let n = 0;
   for (let i = 0; i < N; i++) {
     const m = decodeGetResponse(encoded[i] as Uint8Array);
+    n += m.value.length + (m.expiresAt !== undefined ? 1 : 0);
+  }
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+/** The client's decoder before the hand-written one: on the library's BinaryReader. */
+function readWire(bytes: Uint8Array): { value: Uint8Array; expiresAtMs: bigint } {
+  const r = new BinaryReader(bytes);
+  let value: Uint8Array = new Uint8Array(0);
+  let expiresAtMs: bigint | string = 0n;
+  while (r.pos < r.len) {
+    const [field, wireType] = r.tag();
+    if (field === 1 && wireType === WireType.LengthDelimited) value = r.bytes();
+    else if (field === 2 && wireType === WireType.Varint) expiresAtMs = r.int64();
+    else r.skip(wireType, field);
+  }
+  return { value, expiresAtMs: BigInt(expiresAtMs) };
+}
+
+function decodeWire(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++) {
+    const m = readWire(encoded[i] as Uint8Array);
     n += m.value.length + (m.expiresAtMs > 0n ? 1 : 0);
   }
   if (n < 0) throw new Error("unreachable");
@@ -88,6 +118,93 @@ await raceProtobufCodecs("tinycache.v1.GetResponse", "encode", {
   reflective: encodeReflective,
 });
 await raceProtobufCodecs("tinycache.v1.GetResponse", "decode", {
+  hand: decodeHand,
   wire: decodeWire,
   reflective: decodeReflective,
+});
+
+// ---- GetRequest{group, key}: the asker encodes it, the owner decodes it ----
+
+const GROUP = "scores";
+const keys = makeKeys(N);
+const requests = keys.map((key) => encodeGetRequest(GROUP, key));
+for (let i = 0; i < 100; i++) {
+  const lib = toBinary(
+    pb.GetRequestSchema,
+    create(pb.GetRequestSchema, { group: GROUP, key: keys[i] as string }),
+  );
+  if (!Buffer.from(lib).equals(requests[i] as Buffer))
+    throw new Error("GetRequest encoders differ");
+}
+
+function encodeRequestHand(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++) n += encodeGetRequest(GROUP, keys[i] as string).length;
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+function encodeRequestWire(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++) {
+    const w = new BinaryWriter().tag(1, WireType.LengthDelimited).string(GROUP);
+    n += w
+      .tag(2, WireType.LengthDelimited)
+      .string(keys[i] as string)
+      .finish().length;
+  }
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+function encodeRequestReflective(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++) {
+    const msg = create(pb.GetRequestSchema, { group: GROUP, key: keys[i] as string });
+    n += toBinary(pb.GetRequestSchema, msg).length;
+  }
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+function decodeRequestHand(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++) n += decodeGetRequest(requests[i] as Uint8Array).key.length;
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+function decodeRequestWire(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++) {
+    const r = new BinaryReader(requests[i] as Uint8Array);
+    let key = "";
+    while (r.pos < r.len) {
+      const [field, wireType] = r.tag();
+      if (field === 2 && wireType === WireType.LengthDelimited) key = r.string();
+      else r.skip(wireType, field);
+    }
+    n += key.length;
+  }
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+function decodeRequestReflective(): number {
+  let n = 0;
+  for (let i = 0; i < N; i++)
+    n += fromBinary(pb.GetRequestSchema, requests[i] as Uint8Array).key.length;
+  if (n < 0) throw new Error("unreachable");
+  return N;
+}
+
+await raceProtobufCodecs("tinycache.v1.GetRequest", "encode", {
+  hand: encodeRequestHand,
+  wire: encodeRequestWire,
+  reflective: encodeRequestReflective,
+});
+await raceProtobufCodecs("tinycache.v1.GetRequest", "decode", {
+  hand: decodeRequestHand,
+  wire: decodeRequestWire,
+  reflective: decodeRequestReflective,
 });

@@ -30,7 +30,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { HashRing } from "@tinycache/consistenthash";
-import { GroupRegistry } from "@tinycache/core";
+import { GroupRegistry, NotFoundError } from "@tinycache/core";
 import type { GroupLookup, PoolServer } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { freePort, RawHttp, type RawResponse, rawRequest, sendLargeBody } from "@tinycache/testkit";
@@ -553,6 +553,87 @@ describe("the lane and node:http answer every direct-path call alike", () => {
       "B",
     ]);
     expect(lane.nodeRequests()).toBe(0);
+  });
+});
+
+describe("Get of a key the owner has cached: answered at once by the lane, counted once", () => {
+  it("a cached value, a cached not-found and a miss: the same bytes as node:http's", async () => {
+    const registry = new GroupRegistry();
+    let loads = 0;
+    const group = registry.newGroup({
+      name: "scores",
+      cacheBytes: 1 << 20,
+      negativeTtlMs: 60_000,
+      getter: async (key) => {
+        loads++;
+        if (key === "nobody") throw new NotFoundError(key);
+        return `v:${key}`;
+      },
+    });
+    const lane = await front({ self: "http://127.0.0.1:1", registry, lane: true });
+    const node = await front({ self: "http://127.0.0.1:1", registry, lane: false });
+    const answers: Record<string, RawResponse[]> = {};
+    for (const f of [lane, node]) {
+      const before = { ...group.stats };
+      const loadsBefore = loads;
+      const key = `k${f.port}`;
+      const first = await ask(f.port, call("Get", getBody(key))); // a miss: loads
+      const again = await ask(f.port, call("Get", getBody(key))); // cached
+      expect([first.status, again.status]).toEqual([200, 200]);
+      expect(hex(again.body)).toBe(hex(first.body));
+      expect(dec(fromBinary(pb.GetResponseSchema, again.body).value)).toBe(`v:${key}`);
+      const nobody = [
+        await ask(f.port, call("Get", getBody("nobody"))),
+        await ask(f.port, call("Get", getBody("nobody"))),
+      ];
+      for (const a of nobody) {
+        expect(a.status).toBe(404);
+        expect(a.headers["tinycache-verdict"]).toBe("not_found");
+        expect(connectError(a)?.code).toBe("not_found");
+      }
+      answers[f === lane ? "lane" : "node"] = [again, ...nobody];
+      const s = group.stats;
+      // 4 calls, each counted once. The first front loads its key and "nobody"; the
+      // second finds "nobody" cached (negatively) from the first.
+      const firstPass = f === lane;
+      expect(s.serverRequests - before.serverRequests).toBe(4);
+      expect(s.gets - before.gets).toBe(4);
+      expect(s.cacheHits - before.cacheHits).toBe(firstPass ? 2 : 3);
+      expect(s.negativeHits - before.negativeHits).toBe(firstPass ? 1 : 2);
+      expect(loads - loadsBefore).toBe(firstPass ? 2 : 1);
+    }
+    expect(lane.nodeRequests(), "the lane answered every call").toBe(0);
+    // Same status, headers and bytes (the value differs only by its key: the not-founds).
+    expect(answers.lane?.slice(1).map(essentials)).toEqual(answers.node?.slice(1).map(essentials));
+  });
+
+  it("a malformed GetRequest or a key that is not UTF-8: invalid_argument from both, the group never asked", async () => {
+    const registry = new GroupRegistry();
+    let loads = 0;
+    registry.newGroup({
+      name: "scores",
+      cacheBytes: 1 << 20,
+      getter: async (key) => {
+        loads++;
+        return key;
+      },
+    });
+    const lane = await front({ self: "http://127.0.0.1:1", registry, lane: true });
+    const node = await front({ self: "http://127.0.0.1:1", registry, lane: false });
+    const bodies = [
+      Uint8Array.from([0x0a, 0x06, 0x73, 0x63, 0x6f, 0x72, 0x65, 0x73, 0x12, 0x05, 0x61]), // cut short
+      Uint8Array.from([0x0a, 0x06, 0x73, 0x63, 0x6f, 0x72, 0x65, 0x73, 0x12, 0x02, 0x61, 0xff]), // not UTF-8
+    ];
+    for (const body of bodies) {
+      const a = await ask(lane.port, call("Get", body));
+      const b = await ask(node.port, call("Get", body));
+      expect(a.status).toBe(400);
+      expect(connectError(a)?.code).toBe("invalid_argument");
+      expect(connectError(a)?.message).toMatch(/^malformed request: /);
+      expect(essentials(a)).toEqual(essentials(b));
+    }
+    expect(lane.nodeRequests()).toBe(0);
+    expect(loads).toBe(0);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { NotFoundError } from "@tinycache/core";
 import {
   type BatchAnswer,
   batchSizeError,
@@ -22,8 +23,10 @@ import {
   serveBatch,
 } from "@tinycache/core/transport";
 import {
+  type DecodedGet,
   type DecodedGetMany,
   decodeGetManyRequest,
+  decodeGetRequest,
   encodeGetManyResponse,
   tinycachev1 as pb,
 } from "@tinycache/protocol";
@@ -172,6 +175,22 @@ export class CacheServer {
           laneError(reply, timeout.error);
           return;
         }
+        let get: DecodedGet | undefined;
+        if (method === "Get") {
+          // A cached key is answered at once: no controller, timer or promise.
+          let out: Buffer | undefined;
+          try {
+            get = decodeGet(req.body);
+            out = this.#cachedGet(get);
+          } catch (err) {
+            laneError(reply, ConnectError.from(err));
+            return;
+          }
+          if (out !== undefined) {
+            reply.send(200, out, PROTO_HEADERS);
+            return;
+          }
+        }
         // As on the direct path: a GetMany needs only the connection's signal; a single
         // call also stops at its Connect-Timeout-Ms.
         const gone = check.socketSignal(req.socket);
@@ -191,7 +210,11 @@ export class CacheServer {
             gone.removeEventListener("abort", onGone);
           };
         }
-        this.#answer(method, req.body, signal, timeout.timeoutMs).then(
+        const answer =
+          get === undefined
+            ? this.#answer(method, req.body, signal, timeout.timeoutMs)
+            : this.#get(get, signal);
+        answer.then(
           (out) => {
             done();
             reply.send(200, out, PROTO_HEADERS);
@@ -228,7 +251,26 @@ export class CacheServer {
     if (bad !== undefined) throw new ConnectError(bad.message, Code.InvalidArgument);
   }
 
-  async #get(req: pb.GetRequest, signal: AbortSignal): Promise<Buffer> {
+  /**
+   * The answer to a Get of a key the group has cached, encoded; undefined when the key
+   * must be loaded (then {@link CacheServer.#get} runs). Throws what #get would: the same
+   * checks, and not_found for a cached "not found".
+   */
+  #cachedGet(req: DecodedGet): Buffer | undefined {
+    const g = this.#group(req.group);
+    this.#checkKey(g, req.key);
+    if (typeof g.serveCached !== "function") return undefined;
+    let cached: ReturnType<NonNullable<ServedGroup["serveCached"]>>;
+    try {
+      cached = g.serveCached(req.key);
+    } catch (err) {
+      throw serverError(err);
+    }
+    if (cached === null) throw serverError(new NotFoundError(req.key));
+    return cached === undefined ? undefined : encodeGetResponse(cached.value, cached.expiresAt);
+  }
+
+  async #get(req: DecodedGet, signal: AbortSignal): Promise<Buffer> {
     const g = this.#group(req.group);
     this.#checkKey(g, req.key);
     try {
@@ -422,7 +464,7 @@ export class CacheServer {
   ): Promise<Uint8Array> {
     switch (method) {
       case "Get":
-        return this.#get(decodeMessage(pb.GetRequestSchema, body, "request"), signal);
+        return this.#get(decodeGet(body), signal);
       case "GetMany":
         // Written by hand straight from the values (the same bytes toBinary writes).
         return encodeGetManyResponse(
@@ -478,6 +520,15 @@ export function expiryOut(expiresAt: number | undefined): bigint {
   return expiresAt !== undefined && Number.isFinite(expiresAt) && expiresAt > 0
     ? BigInt(Math.floor(expiresAt))
     : 0n;
+}
+
+/** A GetRequest body, decoded by hand; malformed bytes are invalid_argument. */
+function decodeGet(body: Uint8Array): DecodedGet {
+  try {
+    return decodeGetRequest(body);
+  } catch (err) {
+    throw new ConnectError(`malformed request: ${(err as Error).message}`, Code.InvalidArgument);
+  }
 }
 
 /**

@@ -1,5 +1,4 @@
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ByteView } from "@tinycache/core";
 import { varintLength, writeVarint } from "@tinycache/protocol";
@@ -57,37 +56,3 @@ export function decodeMessage<Desc extends DescMessage>(
     );
   }
 }
-
-/** A GetResponse as the client needs it. */
-export interface GetResponseLike {
-  value: Uint8Array;
-  /** ms since the epoch; 0 = no expiry. */
-  expiresAtMs: bigint;
-}
-
-/**
- * Reads a GetResponse answer (the client's hot path); unknown fields are skipped.
- * @throws ConnectError `unavailable` for bytes that are not a GetResponse (a broken or
- *   foreign peer: core then loads the key locally).
- */
-export function decodeGetResponse(bytes: Uint8Array): GetResponseLike {
-  const r = new BinaryReader(bytes);
-  let value: Uint8Array = EMPTY;
-  let expiresAtMs: bigint | string = 0n;
-  try {
-    while (r.pos < r.len) {
-      const [field, wireType] = r.tag();
-      if (field === 1 && wireType === WireType.LengthDelimited) value = r.bytes();
-      else if (field === 2 && wireType === WireType.Varint) expiresAtMs = r.int64();
-      else r.skip(wireType, field);
-    }
-  } catch (err) {
-    throw new ConnectError(
-      `malformed response: ${err instanceof Error ? err.message : String(err)}`,
-      Code.Unavailable,
-    );
-  }
-  return { value, expiresAtMs: BigInt(expiresAtMs) };
-}
-
-const EMPTY = new Uint8Array(0);
