@@ -9,7 +9,9 @@
  * Every one serves the demo's SQLite rows at GET /api?key=K. wrk (-t1 -c64) asks
  * user000001.. in a fixed order, each round going on where that contender's last stopped;
  * rounds rotate in a Williams order after warm-up rounds that pass every key once.
- * Workloads: 2,000 keys (warm: everything cached) and 100,000 keys (mostly the peer path).
+ * Workloads: 2,000 keys (warm: everything cached), 100,000 keys (mostly the peer path), the
+ * peer path with hot caches too small to hold the keys, and that peer path at light load
+ * (2 connections: no batching to speak of, every remote key its own call).
  * A missing tool (go, wrk, redis-server) skips what needs it, with a line saying so.
  * wrk gets a CPU of its own and the contenders the rest (pinCpus: unpinned, where the
  * scheduler put wrk decided more than the code did).
@@ -17,7 +19,7 @@
  * Env: TINYCACHE_CLUSTER_ROUNDS (measured rounds, default 8), TINYCACHE_CLUSTER_SECONDS
  * (per round, default 5), TINYCACHE_CLUSTER_WARMUP (least warm-up rounds, default 1),
  * TINYCACHE_CLUSTER_WORKLOADS (ids of the workloads to run, comma-separated: warm, 100k,
- * peer-path; default all).
+ * peer-path, light; default all).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -72,13 +74,26 @@ const WORKLOADS: Workload[] = [
     keys: 100_000,
     peerPath: true,
   },
+  {
+    // Found missing: at this load a Connect get cost 1.4x an HTTP one (reflective codecs,
+    // a controller and timer per call on the owner), which the loaded workloads, where
+    // nearly every remote key rides in a batch, never showed.
+    id: "light",
+    title: "100,000 keys, peer path, light load (2 connections)",
+    keys: 100_000,
+    peerPath: true,
+    connections: 2,
+    contendersAsInfo: true,
+  },
 ].filter((w) => {
   const only = process.env.TINYCACHE_CLUSTER_WORKLOADS;
   if (only === undefined || only === "") return true;
   const ids = only.split(",").map((s) => s.trim());
   for (const id of ids) {
-    if (!["warm", "100k", "peer-path"].includes(id)) {
-      throw new Error(`TINYCACHE_CLUSTER_WORKLOADS: no workload ${id} (warm, 100k, peer-path)`);
+    if (!["warm", "100k", "peer-path", "light"].includes(id)) {
+      throw new Error(
+        `TINYCACHE_CLUSTER_WORKLOADS: no workload ${id} (warm, 100k, peer-path, light)`,
+      );
     }
   }
   return ids.includes(w.id);
@@ -90,6 +105,13 @@ interface Workload {
   keys: number;
   /** Runs against the clusters whose hot caches are kept small (see WORKLOADS). */
   peerPath: boolean;
+  /** wrk's connections (default CONNECTIONS). */
+  connections?: number;
+  /**
+   * Print the comparisons with Go and Redis as info lines, not goals: the issue's targets
+   * are for loaded clusters. Connect vs HTTP and the p99 goal stay goals.
+   */
+  contendersAsInfo?: boolean;
 }
 /** Go's cache size in the peer-path clusters (see WORKLOADS). */
 const GO_PEER_PATH_CACHE_BYTES = 1 << 20;
@@ -255,12 +277,12 @@ const kilo = (n: number) => `${(n / 1000).toFixed(1)}k`;
 async function runWorkload(
   contenders: Contender[],
   drive: Driver,
-  { title, keys }: Workload,
+  { title, keys, connections = CONNECTIONS, contendersAsInfo = false }: Workload,
 ): Promise<void> {
   const next = new Map(contenders.map((c) => [c.name, 1]));
   const round = async (c: Contender): Promise<Round> => {
     const first = next.get(c.name)!;
-    const r = await drive({ url: c.api, keys, first, seconds: SECONDS, connections: CONNECTIONS });
+    const r = await drive({ url: c.api, keys, first, seconds: SECONDS, connections });
     next.set(c.name, ((first - 1 + r.requests) % keys) + 1);
     return r;
   };
@@ -302,7 +324,7 @@ async function runWorkload(
   const rps = (r: Round) => r.rps;
 
   console.log(
-    `\n### ${title} (wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds of ${SECONDS} s, Williams order, after warm-up)\n`,
+    `\n### ${title} (wrk -t1 -c${connections}, ${ROUNDS} rounds of ${SECONDS} s, Williams order, after warm-up)\n`,
   );
   console.log(
     `| contender | req/s (median) | p10-p90 | p50 ms | p99 ms | vs ${GO} | vs ${REDIS} | failed |`,
@@ -341,8 +363,17 @@ async function runWorkload(
     if (v === undefined) console.log(`info goal ${name}: not measured (${b} not running)`);
     else goal(name, v.median, target, `(p10-p90 ${fmt(v.p10)}-${fmt(v.p90)})`);
   };
-  goalOf(`${HTTP} vs ${GO}, ${title}`, HTTP, GO, 1.2);
-  goalOf(`${HTTP} vs ${REDIS}, ${title}`, HTTP, REDIS, 1.0);
+  const infoOf = (name: string, a: string, b: string) => {
+    const v = perRound(a, b, rps);
+    if (v !== undefined) {
+      console.log(
+        `info ${name}: ${fmt(v.median)} (p10-p90 ${fmt(v.p10)}-${fmt(v.p90)}; no target)`,
+      );
+    }
+  };
+  const versus = contendersAsInfo ? infoOf : goalOf;
+  versus(`${HTTP} vs ${GO}, ${title}`, HTTP, GO, 1.2);
+  versus(`${HTTP} vs ${REDIS}, ${title}`, HTTP, REDIS, 1.0);
   goalOf(`${CONNECT} vs ${HTTP}, ${title}`, CONNECT, HTTP, 1.0);
   if (keys >= 100_000) {
     // Lower is better for latency: Go's p99 over ours, so >= 1 means ours is no worse.
@@ -355,7 +386,7 @@ async function main(): Promise<void> {
   if (!existsSync(NODE_ENTRY)) throw new Error(`${NODE_ENTRY} is missing: run pnpm build first`);
   const missing = missingTools();
   console.log(
-    `## Cluster benchmark: API on one node of three; wrk -t1 -c${CONNECTIONS}; ${ROUNDS} rounds of ${SECONDS} s per workload`,
+    `## Cluster benchmark: API on one node of three; wrk -t1 -c${CONNECTIONS} (light load: -c2); ${ROUNDS} rounds of ${SECONDS} s per workload`,
   );
   for (const why of Object.values(missing)) console.log(`skipped: ${why}`);
   const pinning = pinCpus();
