@@ -1,5 +1,6 @@
 import { readGetResponse } from "./get.js";
 import {
+  asMalformed,
   LEN,
   MalformedMessage,
   utf8Length,
@@ -201,8 +202,7 @@ export function decodeGetManyRequest(body: Uint8Array): DecodedGetMany {
       else r.skip(wireTypeOf(tag));
     }
   } catch (err) {
-    if (err instanceof MalformedMessage) throw err;
-    throw new MalformedMessage(err instanceof Error ? err.message : String(err));
+    throw asMalformed(err);
   }
   return {
     group,
@@ -282,8 +282,7 @@ export function decodeGetManyResponse(body: Uint8Array): DecodedResult[] {
       out.push(result);
     }
   } catch (err) {
-    if (err instanceof MalformedMessage) throw err;
-    throw new MalformedMessage(err instanceof Error ? err.message : String(err));
+    throw asMalformed(err);
   }
   return out;
 }

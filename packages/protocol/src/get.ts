@@ -1,7 +1,7 @@
 import type { DecodedValue } from "./batch.js";
 import {
+  asMalformed,
   LEN,
-  MalformedMessage,
   strictUtf8,
   utf8Length,
   VARINT,
@@ -85,8 +85,7 @@ export function decodeGetRequest(body: Uint8Array): DecodedGet {
       else r.skip(wireTypeOf(tag));
     }
   } catch (err) {
-    if (err instanceof MalformedMessage) throw err;
-    throw new MalformedMessage(err instanceof Error ? err.message : String(err));
+    throw asMalformed(err);
   }
   return { group, key };
 }
@@ -100,8 +99,7 @@ export function decodeGetResponse(body: Uint8Array): DecodedValue {
   try {
     return readGetResponse(new WireReader(body), body.length);
   } catch (err) {
-    if (err instanceof MalformedMessage) throw err;
-    throw new MalformedMessage(err instanceof Error ? err.message : String(err));
+    throw asMalformed(err);
   }
 }
 

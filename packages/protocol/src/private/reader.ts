@@ -17,6 +17,15 @@ const TWO_32 = 2 ** 32;
 
 const utf8Decoder = new TextDecoder();
 
+/**
+ * What a decoder throws, whatever went wrong while reading: a MalformedMessage as it is,
+ * anything else (a RangeError from a view, say) as one with its message.
+ */
+export function asMalformed(err: unknown): MalformedMessage {
+  if (err instanceof MalformedMessage) return err;
+  return new MalformedMessage(err instanceof Error ? err.message : String(err));
+}
+
 /** Wire types (protobuf encoding). */
 export const VARINT = 0;
 export const FIXED64 = 1;
