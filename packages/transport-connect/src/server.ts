@@ -8,7 +8,6 @@ import {
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
-import { NotFoundError } from "@tinycache/core";
 import {
   type BatchAnswer,
   batchSizeError,
@@ -21,6 +20,7 @@ import {
   requestPath,
   type ServedGroup,
   serveBatch,
+  serveCachedGet,
 } from "@tinycache/core/transport";
 import {
   type DecodedGet,
@@ -259,14 +259,12 @@ export class CacheServer {
   #cachedGet(req: DecodedGet): Buffer | undefined {
     const g = this.#group(req.group);
     this.#checkKey(g, req.key);
-    if (typeof g.serveCached !== "function") return undefined;
-    let cached: ReturnType<NonNullable<ServedGroup["serveCached"]>>;
+    let cached: ReturnType<typeof serveCachedGet>;
     try {
-      cached = g.serveCached(req.key);
+      cached = serveCachedGet(g, req.key);
     } catch (err) {
       throw serverError(err);
     }
-    if (cached === null) throw serverError(new NotFoundError(req.key));
     return cached === undefined ? undefined : encodeGetResponse(cached.value, cached.expiresAt);
   }
 

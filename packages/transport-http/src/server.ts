@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { NotFoundError } from "@tinycache/core";
 import {
   batchSizeError,
   errorMessage,
@@ -15,6 +14,7 @@ import {
   type ServedGroup,
   type StatusCode,
   serveBatch,
+  serveCachedGet,
   statusOf,
 } from "@tinycache/core/transport";
 import { decodeGetManyRequest, encodeGetManyResponse } from "@tinycache/protocol";
@@ -242,14 +242,13 @@ function peerProtocol(cfg: HandlerConfig) {
     signal: AbortSignal,
   ): Outcome | Promise<Outcome> => {
     // A cached key (an owner's usual case) is answered at once: no promise, no turn.
-    if (!signal.aborted && typeof group.serveCached === "function") {
-      let cached: ReturnType<NonNullable<ServedGroup["serveCached"]>>;
+    if (!signal.aborted) {
+      let cached: ReturnType<typeof serveCachedGet>;
       try {
-        cached = group.serveCached(key);
+        cached = serveCachedGet(group, key);
       } catch (err) {
         return fail(err, signal);
       }
-      if (cached === null) return fail(new NotFoundError(key), signal);
       if (cached !== undefined) {
         try {
           return { ok: true, body: encodeGetResponse(cached.value, cached.expiresAt) };

@@ -2,7 +2,7 @@ import { ByteView } from "@tinycache/byteview";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError, NotFoundError, OverloadedError } from "../errors.js";
 import type { ServedGroup } from "../peers.js";
-import { batchSizeError, serveBatch } from "./batch-server.js";
+import { batchSizeError, serveBatch, serveCachedGet } from "./batch-server.js";
 
 /** A served group whose values are `v:<key>`, with a few keys that fail. */
 function group(): ServedGroup & { calls: string[]; inflight: number; peak: number } {
@@ -158,5 +158,20 @@ describe("serveBatch: the cached keys' answers (serveCached)", () => {
 
   it("an empty batch is an empty answer", async () => {
     expect(await serveBatch(cachedGroup({}), [], { maxAnswerBytes: 1 << 20 })).toEqual([]);
+  });
+});
+
+describe("serveCachedGet", () => {
+  it("a cached value as is, a cached not-found as NotFoundError, undefined for the rest", () => {
+    const value = { value: ByteView.from("v"), expiresAt: 7 };
+    const g: ServedGroup = {
+      ...group(),
+      serveCached: (key) => (key === "hit" ? value : key === "gone" ? null : undefined),
+    };
+    expect(serveCachedGet(g, "hit")).toBe(value);
+    expect(() => serveCachedGet(g, "gone")).toThrow(NotFoundError);
+    expect(serveCachedGet(g, "cold")).toBeUndefined();
+    // A group without serveCached: every get goes through serveGet.
+    expect(serveCachedGet(group(), "hit")).toBeUndefined();
   });
 });

@@ -78,6 +78,22 @@ export function serveBatch(
 }
 
 /**
+ * A peer's single get answered from the group's caches at once, for a transport's server
+ * (see `ServedGroup.serveCached`): the value, or undefined when the get must go through
+ * `serveGet` (not cached, refused, or a group without `serveCached`).
+ * @throws NotFoundError for a cached "not found": the answer `serveGet` would reject with.
+ */
+export function serveCachedGet(
+  group: ServedGroup,
+  key: string,
+): NonNullable<ReturnType<NonNullable<ServedGroup["serveCached"]>>> | undefined {
+  if (typeof group.serveCached !== "function") return undefined;
+  const v = group.serveCached(key);
+  if (v === null) throw new NotFoundError(key);
+  return v;
+}
+
+/**
  * The answers of the keys the group has cached (`serveCached`), by position; undefined
  * for the others (not cached, or refused by `keyError`: the general path answers them).
  * A repeated key gets its first answer.

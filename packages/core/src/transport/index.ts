@@ -38,6 +38,7 @@ export {
   DEFAULT_MAX_BATCH_KEYS,
   type ServeBatchOptions,
   serveBatch,
+  serveCachedGet,
 } from "./batch-server.js";
 export { ByteBudget } from "./byte-budget.js";
 export {
