@@ -951,7 +951,6 @@ export class Group implements ServedGroup {
   }
 }
 
-/** Flights only resolve with positive entries (a negative one is thrown as NotFoundError). */
 /** `peer.get` with the call's signal and value limit; a synchronous throw rejects. */
 function askPeer(
   peer: PeerGetter,
@@ -969,6 +968,7 @@ function askPeer(
   }
 }
 
+/** Flights only resolve with positive entries (a negative one is thrown as NotFoundError). */
 function entryView(e: Entry): ByteView {
   return e.view as ByteView;
 }
