@@ -154,12 +154,7 @@ export const wireTypeOf = (tag: number): number => tag % 8;
  * malformed bytes, as protobuf-es's BinaryReader).
  */
 export function utf8(buf: Uint8Array, start: number, end: number): string {
-  if (buf instanceof Buffer) {
-    let i = start;
-    while (i < end && (buf[i] as number) < 0x80) i++;
-    if (i === end) return buf.toString("latin1", start, end);
-  }
-  return utf8Decoder.decode(buf.subarray(start, end));
+  return ascii(buf, start, end) ?? utf8Decoder.decode(buf.subarray(start, end));
 }
 
 /**
@@ -167,11 +162,8 @@ export function utf8(buf: Uint8Array, start: number, end: number): string {
  * `fromBinary` refuses them in a string field; ASCII is read as in {@link utf8}.
  */
 export function strictUtf8(buf: Uint8Array, start: number, end: number): string {
-  if (buf instanceof Buffer) {
-    let i = start;
-    while (i < end && (buf[i] as number) < 0x80) i++;
-    if (i === end) return buf.toString("latin1", start, end);
-  }
+  const s = ascii(buf, start, end);
+  if (s !== undefined) return s;
   try {
     return strictDecoder.decode(buf.subarray(start, end));
   } catch {
@@ -179,6 +171,14 @@ export function strictUtf8(buf: Uint8Array, start: number, end: number): string 
   }
 }
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** `buf[start, end)` read as latin1 when it is all ASCII in a Buffer; else undefined. */
+function ascii(buf: Uint8Array, start: number, end: number): string | undefined {
+  if (!(buf instanceof Buffer)) return undefined;
+  let i = start;
+  while (i < end && (buf[i] as number) < 0x80) i++;
+  return i === end ? buf.toString("latin1", start, end) : undefined;
+}
 
 /**
  * The UTF-8 length of `s`, with a pure-JS pass for ASCII (most keys) instead of a call
