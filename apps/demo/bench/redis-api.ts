@@ -96,6 +96,9 @@ const lane = new LeanServer({
   keepAliveTimeoutMs: 30_000,
   headersTimeoutMs: 60_000,
   maxConnections: 10_000,
+  // Its best setting, measured: its answers already leave in bursts (one Redis reply
+  // resolves many), and waiting for the turn's end cost it ~3% (4 alternating runs each).
+  coalesceWrites: false,
 });
 await lane.listen(port, "127.0.0.1");
 

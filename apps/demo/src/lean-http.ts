@@ -43,6 +43,8 @@ export interface LeanServerOptions {
   headersTimeoutMs: number;
   /** Most connections open at once, lane's and handed over (net.Server's maxConnections). */
   maxConnections: number;
+  /** Under load, a turn's answers leave together (core's LeanServer). @default true */
+  coalesceWrites?: boolean;
 }
 
 /** A lane on `GET <path>[?query]` (see the top of this file). */
@@ -59,6 +61,7 @@ export class LeanServer extends Lane {
       keepAliveTimeoutMs: o.keepAliveTimeoutMs,
       headersTimeoutMs: o.headersTimeoutMs,
       maxConnections: o.maxConnections,
+      ...(o.coalesceWrites === undefined ? {} : { coalesceWrites: o.coalesceWrites }),
     });
   }
 }

@@ -58,6 +58,7 @@ async function start(
     accepts?: (method: LaneMethod, target: string) => boolean;
     maxBodyBytes?: number;
     captureHeaders?: readonly string[];
+    coalesceWrites?: boolean;
   } = {},
 ): Promise<Started> {
   const handled: LaneRequest[] = [];
@@ -97,6 +98,7 @@ async function start(
     maxConnections: 100,
     ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
     ...(opts.captureHeaders === undefined ? {} : { captureHeaders: opts.captureHeaders }),
+    ...(opts.coalesceWrites === undefined ? {} : { coalesceWrites: opts.coalesceWrites }),
   });
   await lane.listen(0, "127.0.0.1");
   cleanups.push(() => lane.close(100));
@@ -567,6 +569,85 @@ describe("LeanServer: answers", () => {
     const [a, b] = await raw.read(2);
     expect(a?.text).toBe("a");
     expect(hex(b?.body ?? Buffer.alloc(0))).toBe("01");
+  });
+});
+
+describe("LeanServer: coalesced writes", () => {
+  /** A lane answering at once, counting its sockets' write calls. */
+  async function counting(coalesceWrites?: boolean, closeAfter?: string) {
+    const counted = new Set<unknown>();
+    const state = { writes: 0, closed: undefined as Promise<void> | undefined };
+    const started = await start({
+      answer: (req, reply) => {
+        const socket = req.socket;
+        if (!counted.has(socket)) {
+          counted.add(socket);
+          const write = socket.write.bind(socket) as (...a: unknown[]) => boolean;
+          socket.write = ((...a: unknown[]) => {
+            state.writes++;
+            return write(...a);
+          }) as typeof socket.write;
+        }
+        reply.send(200, `lane ${req.target} ✓`);
+        if (req.target === closeAfter) state.closed = started.lane.close(5000);
+      },
+      ...(coalesceWrites === undefined ? {} : { coalesceWrites }),
+    });
+    return { ...started, state };
+  }
+  const burst = (tag: string, n: number) =>
+    Buffer.concat(Array.from({ length: n }, (_, i) => get(`/lane/${tag}${i}`)));
+
+  it("writes each answer at once until a turn is loaded, then a turn's answers to a connection in one write", async () => {
+    const { port, state } = await counting();
+    const raw = new Raw(port);
+    raw.write(burst("a", 4));
+    expect((await raw.read(4)).map((r) => r.text)).toEqual(
+      [0, 1, 2, 3].map((i) => `lane /lane/a${i} ✓`),
+    );
+    expect(state.writes).toBe(4); // the lane starts unloaded: each answer at once
+    raw.write(burst("b", 4)); // after a turn of 4 answers: loaded
+    expect((await raw.read(4)).map((r) => r.text)).toEqual(
+      [0, 1, 2, 3].map((i) => `lane /lane/b${i} ✓`),
+    );
+    expect(state.writes).toBe(5);
+  });
+
+  it("writes each answer at once with coalesceWrites false", async () => {
+    const { port, state } = await counting(false);
+    const raw = new Raw(port);
+    for (const tag of ["a", "b"]) {
+      raw.write(burst(tag, 4));
+      expect((await raw.read(4)).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    }
+    expect(state.writes).toBe(8);
+  });
+
+  it("turns unloaded after a turn of fewer answers: a lone request's answer goes at once again", async () => {
+    const { port, state } = await counting();
+    const raw = new Raw(port);
+    raw.write(burst("a", 4));
+    await raw.read(4);
+    raw.write(get("/lane/one")); // loaded: waits for its turn's end; that turn had 1 answer
+    expect((await raw.one()).text).toBe("lane /lane/one ✓");
+    raw.write(burst("c", 2)); // unloaded again: each at once
+    await raw.read(2);
+    expect(state.writes).toBe(4 + 1 + 2);
+  });
+
+  it("writes the answers that wait for a turn's end when the lane closes in that turn, then ends the connection", async () => {
+    const { port, state } = await counting(undefined, "/lane/b2");
+    const raw = new Raw(port);
+    raw.write(burst("a", 4));
+    await raw.read(4);
+    const ended = once(raw.socket, "end");
+    raw.write(burst("b", 3)); // loaded: the three wait; the lane closes after the last one
+    expect((await raw.read(3)).map((r) => r.text)).toEqual(
+      [0, 1, 2].map((i) => `lane /lane/b${i} ✓`),
+    );
+    await ended;
+    await state.closed;
+    expect(state.writes).toBe(5);
   });
 });
 
