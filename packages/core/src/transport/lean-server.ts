@@ -133,11 +133,11 @@ export interface LeanServerOptions {
    * load every answer is written at once, so a lone request waits for nothing.
    *
    * Why: answered one by one, each write to a client that has gone back to waiting wakes
-   * it again. At 64 connections, a third of the demo API's CPU went on its writes, half
+   * it again. At 64 connections, a quarter of the demo API's CPU went on its writes, half
    * of that on waking the load generator; with the turn's writes together the API served
    * 8% more requests on the peer path and 19% more on hot keys (wrk, one CPU). Code
    * whose answers already leave in bursts (all resolved by one read) gains nothing and
-   * may lose a little (the Redis contender of the cluster benchmark: ~5%).
+   * may lose a little (the Redis contender of the cluster benchmark: ~3%).
    * @default true
    */
   coalesceWrites?: boolean;
