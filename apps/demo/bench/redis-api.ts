@@ -17,10 +17,10 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
-import { BadQueryError, keyOf } from "../src/api.js";
-import { DB_FILE } from "../src/db.js";
-import { type LaneReply, LeanServer } from "../src/lean-http.js";
-import { pathOf, ResponseReply, sendText } from "../src/routes.js";
+import { BadQueryError, keyOf } from "../dist/api.js";
+import { DB_FILE } from "../dist/db.js";
+import { type LaneReply, LeanServer } from "../dist/lean-http.js";
+import { pathOf, ResponseReply, sendText } from "../dist/routes.js";
 
 const { values } = parseArgs({
   options: {

@@ -6,7 +6,7 @@
  * repeated toString() of one view should beat decoding a Buffer each time.
  */
 import { compare, goal, makeKeys, printTable, ratio } from "@tinycache/testkit";
-import { ByteView } from "../src/index.js";
+import { ByteView } from "../dist/index.js";
 
 const N = 100_000;
 const keys = makeKeys(N);

@@ -20,8 +20,8 @@ import {
   zipfStream,
 } from "@tinycache/testkit";
 import { maxOverMeanShares } from "../src/balance.test-util.js";
-import { crc32Int } from "../src/crc32.js";
-import { balancedHash, crc32, type HashFunction, HashRing } from "../src/index.js";
+import { crc32Int } from "../dist/crc32.js";
+import { balancedHash, crc32, type HashFunction, HashRing } from "../dist/index.js";
 
 const require = createRequire(import.meta.url);
 

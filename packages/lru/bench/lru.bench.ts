@@ -38,7 +38,7 @@ import { createLRU } from "lru.min";
 import { LRUCache as LruCache11 } from "lru-cache";
 import { LRUMap } from "mnemonist";
 import { LRU as TinyLRU } from "tiny-lru";
-import { LRUCache } from "../src/index.js";
+import { LRUCache } from "../dist/index.js";
 
 const OPS = 1_000_000;
 const KEYS = 100_000;

@@ -8,7 +8,7 @@
  */
 import { compare, goal, makeKeys, printTable, ratio } from "@tinycache/testkit";
 import { coalesceAsync } from "promise-coalesce";
-import { SingleFlight } from "../src/index.js";
+import { SingleFlight } from "../dist/index.js";
 
 const KEYS = makeKeys(10_000);
 const VALUE = { ok: true };

@@ -9,7 +9,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { GroupRegistry } from "@tinycache/core";
 import { tinycachev1 as pb } from "@tinycache/protocol";
-import { ConnectPool } from "../src/index.js";
+import { ConnectPool } from "../dist/index.js";
 
 const registry = new GroupRegistry();
 const group = registry.newGroup({

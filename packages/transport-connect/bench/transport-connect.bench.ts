@@ -19,7 +19,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { PeerGetter } from "@tinycache/core/transport";
 import { tinycachev1 as pb } from "@tinycache/protocol";
 import { compare, goal, printTable, quantile, ratio, spawnNode } from "@tinycache/testkit";
-import { ConnectPool, type ConnectPoolOptions } from "../src/index.js";
+import { ConnectPool, type ConnectPoolOptions } from "../dist/index.js";
 
 const IN_FLIGHT = 64;
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3000);

@@ -18,7 +18,7 @@ import {
   tinycachev1 as pb,
 } from "@tinycache/protocol";
 import { makeKeys, raceProtobufCodecs } from "@tinycache/testkit";
-import { encodeGetResponse } from "../src/private/wire.js";
+import { encodeGetResponse } from "../dist/private/wire.js";
 
 const N = 50_000;
 const views = makeKeys(N).map((k, i) => ByteView.from(k.repeat(1 + (i % 5))));

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { GroupRegistry } from "@tinycache/core";
 import { freePort } from "@tinycache/testkit";
-import { HttpPool } from "../src/index.js";
+import { HttpPool } from "../dist/index.js";
 
 const { values } = parseArgs({ options: { mode: { type: "string" }, keys: { type: "string" } } });
 const keys = Number(values.keys ?? 100);

@@ -25,7 +25,7 @@ import {
   spawnNode,
 } from "@tinycache/testkit";
 import autocannon from "autocannon";
-import { HttpPool } from "../src/index.js";
+import { HttpPool } from "../dist/index.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);

@@ -11,7 +11,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { ByteView } from "@tinycache/core";
 import { groupcachepb } from "@tinycache/protocol";
 import { makeKeys, raceProtobufCodecs } from "@tinycache/testkit";
-import { decodeGetResponse, encodeGetResponse, msToNs, nsToMs } from "../src/wire.js";
+import { decodeGetResponse, encodeGetResponse, msToNs, nsToMs } from "../dist/wire.js";
 
 const N = 50_000;
 // Values as a cache holds them: ByteViews of ~20-100 bytes; half of them expire.
