@@ -19,9 +19,9 @@ import {
   shuffled,
   zipfStream,
 } from "@tinycache/testkit";
-import { maxOverMeanShares } from "../src/balance.test-util.js";
 import { crc32Int } from "../dist/crc32.js";
 import { balancedHash, crc32, type HashFunction, HashRing } from "../dist/index.js";
+import { maxOverMeanShares } from "../src/balance.test-util.js";
 
 const require = createRequire(import.meta.url);
 
