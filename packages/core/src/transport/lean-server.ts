@@ -129,8 +129,9 @@ export interface LeanServerOptions {
   /**
    * Whether, under load, answers wait for the end of the event-loop turn and leave
    * together (each connection's in one write), as uWebSockets corks a turn's writes.
-   * "Under load": the previous turn answered {@link BUSY_TURN_ANSWERS} or more; at light
-   * load every answer is written at once, so a lone request waits for nothing.
+   * "Under load": the last turn that answered anything answered {@link BUSY_TURN_ANSWERS}
+   * or more; at light load every answer is written at once, so a lone request waits for
+   * nothing (but for the first turn after a loaded one: its answers wait for its end).
    *
    * Why: answered one by one, each write to a client that has gone back to waiting wakes
    * it again. At 64 connections, a quarter of the demo API's CPU went on its writes, half
@@ -357,7 +358,7 @@ export class LeanServer {
   readonly #coalesce: boolean;
   /** Answers given this turn; the first one schedules #endTurn. */
   #turnAnswers = 0;
-  /** The previous turn was loaded: this turn's answers wait for #endTurn. */
+  /** The last turn with answers was loaded: this turn's answers wait for #endTurn. */
   #loaded = false;
   /** Connections whose answers wait for #endTurn. */
   #waiting: Conn[] = [];
@@ -390,7 +391,7 @@ export class LeanServer {
     this.#net.maxConnections = opts.maxConnections;
   }
 
-  /** An answer of `conn`'s is ready: written now, or at the end of a loaded turn. */
+  /** An answer of `conn`'s is ready (its replies call this): written now, or at the end of a loaded turn. */
   answered(conn: Conn): void {
     if (this.#coalesce && this.#turnAnswers++ === 0) setImmediate(this.#endTurn);
     if (!this.#coalesce || !this.#loaded) {
