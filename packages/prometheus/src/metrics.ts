@@ -7,7 +7,8 @@ import type {
   LoadLimitStats,
   PeerCallEvent,
 } from "@tinycache/core";
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { TallyHistogram } from "./private/tally-histogram.js";
 
 /**
  * Histogram buckets in seconds, for both histograms: from half a millisecond (a peer's
@@ -184,15 +185,15 @@ export function createTinycacheMetrics(opts: TinycacheMetricsOptions): Tinycache
   }
   const registers = [registry];
 
-  // ---- histograms, fed by the observer ----
-  const peerCalls = new Histogram({
+  // ---- histograms, fed by the observer (once per peer call and load: see TallyHistogram) ----
+  const peerCalls = new TallyHistogram({
     name: names.peerCall,
     help: "Gets sent to a key's owner, by peer and outcome (ok, timeout, unavailable, not_found, getter_failed, invalid_argument, aborted)",
     labelNames: ["group", "peer", "outcome"] as const,
     buckets,
     registers,
   });
-  const loads = new Histogram({
+  const loads = new TallyHistogram({
     name: names.load,
     help: "Getter calls on this node, by outcome (ok, not_found, error)",
     labelNames: ["group", "outcome"] as const,
@@ -206,13 +207,13 @@ export function createTinycacheMetrics(opts: TinycacheMetricsOptions): Tinycache
   const seenPeers = new Set<string>();
   const observer: GroupObserver = Object.freeze({
     peerCall(e: PeerCallEvent): void {
-      peerCalls.observe({ group: e.group, peer: e.peer, outcome: e.outcome }, e.seconds);
+      peerCalls.tally(e.seconds, e.group, e.peer, e.outcome);
       seenGroups.add(e.group);
       seenOutcomes.add(e.outcome);
       seenPeers.add(e.peer);
     },
     load(e: LoadEvent): void {
-      loads.observe({ group: e.group, outcome: e.outcome }, e.seconds);
+      loads.tally(e.seconds, e.group, e.outcome);
     },
   });
   const forgetPeer = (peer: string): void => {
