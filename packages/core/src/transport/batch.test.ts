@@ -65,7 +65,60 @@ const val = (r: Outcome | undefined) => (r?.v === undefined ? undefined : dec(r.
 /** The PeerError kind of an outcome (undefined for a value). */
 const kind = (r: Outcome | undefined) => r?.e?.kind;
 
+/** The end of the current event-loop turn (after the batcher's own setImmediate of it). */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe("Batcher", () => {
+  it("sends a lone get after two turns in a row without a new get, not before", async () => {
+    const { batcher, calls } = harness({ single: false });
+    const p = settle(batcher.get({ group: "g", key: "a" }));
+    await turn(); // the turn of the get
+    await turn(); // one quiet turn
+    expect(calls).toHaveLength(0);
+    await turn(); // the second quiet turn: sent at its end
+    expect(calls.map((c) => c.keys)).toEqual([["a"]]);
+    calls[0]?.resolve([{ ok: true, value: { value: enc("A") } }]);
+    expect(val(await p)).toBe("A");
+  });
+
+  it("keeps collecting while every turn brings gets, and sends at the end of the sixth turn", async () => {
+    const { batcher, calls } = harness({ single: false });
+    const ps: Promise<Outcome>[] = [];
+    for (let i = 0; i < 9; i++) {
+      ps.push(settle(batcher.get({ group: "g", key: `k${i}` })));
+      await turn();
+    }
+    // k0..k5 went at the end of the sixth turn; k6..k8 are being collected.
+    expect(calls.map((c) => c.keys)).toEqual([["k0", "k1", "k2", "k3", "k4", "k5"]]);
+    await turn();
+    await turn();
+    expect(calls.map((c) => c.keys)).toEqual([
+      ["k0", "k1", "k2", "k3", "k4", "k5"],
+      ["k6", "k7", "k8"],
+    ]);
+    for (const c of calls) c.resolve(c.keys.map((k) => ({ ok: true, value: { value: enc(k) } })));
+    expect((await Promise.all(ps)).map(val)).toEqual(Array.from({ length: 9 }, (_, i) => `k${i}`));
+  });
+
+  it("a quiet turn between gets does not send the batch: two in a row do", async () => {
+    const { batcher, calls } = harness({ single: false });
+    const ps = [settle(batcher.get({ group: "g", key: "a" }))];
+    await turn(); // a's turn
+    await turn(); // quiet
+    ps.push(settle(batcher.get({ group: "g", key: "b" })));
+    await turn(); // b's turn: not quiet
+    expect(calls).toHaveLength(0);
+    await turn(); // quiet
+    expect(calls).toHaveLength(0);
+    await turn(); // quiet again: sent
+    expect(calls.map((c) => c.keys)).toEqual([["a", "b"]]);
+    calls[0]?.resolve([
+      { ok: true, value: { value: enc("A") } },
+      { ok: true, value: { value: enc("B") } },
+    ]);
+    expect((await Promise.all(ps)).map(val)).toEqual(["A", "B"]);
+  });
+
   it("concurrent gets in one turn go as one batch; each caller gets its own key's outcome", async () => {
     const { batcher, calls, sent } = harness();
     const ps = ["a", "b", "c"].map((key) => settle(batcher.get({ group: "g", key })));

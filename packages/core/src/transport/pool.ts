@@ -161,8 +161,9 @@ export interface PeerPoolOptions {
    */
   health?: PeerHealthOptions | false;
   /**
-   * Batched peer gets: concurrent gets to one peer are sent as one batch call per
-   * two event-loop turns (at most 64 keys / 64 KiB of keys each), answered per key; callers see
+   * Batched peer gets: concurrent gets to one peer are sent as one batch call once the
+   * requests that make them stop coming (two event-loop turns without a new get, six at
+   * most; at most 64 keys / 64 KiB of keys each), answered per key; callers see
    * exactly what single gets give them. Only with peers known to speak batches (the HTTP
    * transport learns it from their answers; Go groupcache peers keep one request per key).
    * `false` sends one call per key.
