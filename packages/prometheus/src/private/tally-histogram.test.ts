@@ -1,3 +1,4 @@
+import { prng } from "@tinycache/testkit";
 import { Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { TallyHistogram } from "./tally-histogram.js";
@@ -17,18 +18,6 @@ function pair(labelNames: readonly string[] = NAMES, extra: { collect?: () => vo
     expect(await oursReg.getMetricsAsJSON()).toEqual(await theirsReg.getMetricsAsJSON());
   };
   return { theirs, ours, same, oursReg };
-}
-
-/** A small seeded PRNG (mulberry32): the same stream on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("TallyHistogram", () => {
