@@ -227,7 +227,6 @@ export class Batcher {
     return slot;
   }
 
-  /** The first `setImmediate` of a flush: waits one more turn (see the file comment). */
   /**
    * At the end of each event-loop turn (setImmediate) while gets are being collected:
    * sends them after {@link BATCH_QUIET_TURNS} turns in a row without a new get, or
