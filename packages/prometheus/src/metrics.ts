@@ -200,28 +200,17 @@ export function createTinycacheMetrics(opts: TinycacheMetricsOptions): Tinycache
     buckets,
     registers,
   });
-  // What forgetPeer needs to name every series of a peer (prom-client removes one exact
-  // label set at a time): the groups, outcomes and peers seen. Each stays small.
-  const seenGroups = new Set<string>();
-  const seenOutcomes = new Set<string>();
-  const seenPeers = new Set<string>();
   const observer: GroupObserver = Object.freeze({
     peerCall(e: PeerCallEvent): void {
       peerCalls.tally(e.seconds, e.group, e.peer, e.outcome);
-      seenGroups.add(e.group);
-      seenOutcomes.add(e.outcome);
-      seenPeers.add(e.peer);
     },
     load(e: LoadEvent): void {
       loads.tally(e.seconds, e.group, e.outcome);
     },
   });
-  const forgetPeer = (peer: string): void => {
-    if (!seenPeers.delete(peer)) return;
-    for (const group of seenGroups) {
-      for (const outcome of seenOutcomes) peerCalls.remove({ group, peer, outcome });
-    }
-  };
+  // The histogram knows its series: forgetting a peer asks it, so nothing is kept beside
+  // it (and a peer call pays for no bookkeeping of its own).
+  const forgetPeer = (peer: string): void => peerCalls.removeWhere("peer", peer);
 
   // ---- counters and gauges, read from the watched groups at each scrape ----
   const sources = new Set<WatchedGroup | WatchedRegistry>();
@@ -325,7 +314,7 @@ export function createTinycacheMetrics(opts: TinycacheMetricsOptions): Tinycache
     },
     retainPeers(peers: Iterable<string>): void {
       const keep = new Set(peers);
-      for (const peer of [...seenPeers]) if (!keep.has(peer)) forgetPeer(peer);
+      for (const peer of peerCalls.valuesOf("peer")) if (!keep.has(peer)) forgetPeer(peer);
     },
   });
 }

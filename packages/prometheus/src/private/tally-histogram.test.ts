@@ -80,6 +80,29 @@ describe("TallyHistogram", () => {
     await same();
   });
 
+  it("removeWhere() drops every series with a label's value, as removing each would; valuesOf() lists the values held", async () => {
+    const { theirs, ours, same } = pair();
+    for (const h of [theirs, ours]) {
+      h.observe({ group: "a", peer: "p1", outcome: "ok" }, 0.1);
+      h.observe({ group: "a", peer: "p1", outcome: "timeout" }, 0.1);
+      h.observe({ group: "b", peer: "p1", outcome: "ok" }, 0.1);
+      h.observe({ group: "a", peer: "p2", outcome: "ok" }, 0.1);
+      h.observe({ group: "a" }, 0.1);
+    }
+    expect([...ours.valuesOf("peer")].sort()).toEqual(["p1", "p2"]);
+    for (const labels of [
+      { group: "a", peer: "p1", outcome: "ok" },
+      { group: "a", peer: "p1", outcome: "timeout" },
+      { group: "b", peer: "p1", outcome: "ok" },
+    ]) {
+      theirs.remove(labels);
+    }
+    ours.removeWhere("peer", "p1");
+    ours.removeWhere("peer", "never-seen");
+    await same();
+    expect([...ours.valuesOf("peer")]).toEqual(["p2"]);
+  });
+
   it("zero() and reset() as prom-client's", async () => {
     const { theirs, ours, same } = pair();
     for (const h of [theirs, ours]) {

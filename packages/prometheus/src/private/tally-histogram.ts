@@ -194,14 +194,15 @@ export class TallyHistogram<T extends string> extends Histogram<T> {
     this.#check(labels);
     const names = this.labelNames;
     const n = names.length;
+    const depth = Math.max(n, 1); // a histogram without labels keeps its series one level down
     const path: Level[] = [];
     let level = this.#root;
-    for (let i = 0; i < Math.max(n, 1); i++) {
+    for (let i = 0; i < depth; i++) {
       path.push(level);
       const k = n === 0 ? MISSING : keyOf(labels[names[i] as string]);
       const next = level.get(k);
       if (next === undefined) return;
-      if (i === Math.max(n, 1) - 1) {
+      if (i === depth - 1) {
         this.#all.delete(next as Series);
         level.delete(k);
         break;
@@ -213,6 +214,24 @@ export class TallyHistogram<T extends string> extends Histogram<T> {
       if ((path[i] as Level).size > 0) break;
       const k = keyOf(labels[names[i - 1] as string]);
       (path[i - 1] as Level).delete(k);
+    }
+  }
+
+  /** The values (as strings) the label `name` has in the series held now. */
+  valuesOf(name: string): Set<string> {
+    const out = new Set<string>();
+    for (const s of this.#all) {
+      const v = s.labels[name];
+      if (v !== undefined) out.add(String(v));
+    }
+    return out;
+  }
+
+  /** Drops every series whose label `name` has `value` (as a string). */
+  removeWhere(name: string, value: string): void {
+    for (const s of [...this.#all]) {
+      const v = s.labels[name];
+      if (v !== undefined && String(v) === value) this.remove(s.labels);
     }
   }
 
