@@ -12,6 +12,10 @@
  * Workloads: 2,000 keys (warm: everything cached), 100,000 keys (mostly the peer path), the
  * peer path with hot caches too small to hold the keys, and that peer path at light load
  * (2 connections: no batching to speak of, every remote key its own call).
+ * Each workload also prints every contender's CPU per request during the measured rounds,
+ * split between its API process and the processes that API asks (the other nodes,
+ * redis-server; from Linux's /proc): the contenders share one CPU, so this says which
+ * process a difference in req/s comes from.
  * A missing tool (go, wrk, redis-server) skips what needs it, with a line saying so.
  * wrk gets a CPU of its own and the contenders the rest (pinCpus: unpinned, where the
  * scheduler put wrk decided more than the code did).
@@ -42,6 +46,7 @@ import {
   pinCpus,
   waitHttp,
 } from "./cluster-procs.js";
+import { type ContenderPids, sampleCpu } from "./cpu-time.js";
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -132,7 +137,13 @@ interface Contender {
   dbReads?: () => Promise<number>;
   /** Batch calls to peers and the keys they carried so far, cluster-wide (tinycache's /stats). */
   batches?: () => Promise<{ batches: number; keys: number }>;
+  /** Its processes: the API's, and the ones the API asks (other nodes, redis-server). */
+  pids?: ContenderPids;
 }
+
+/** Pids of started children (a child that failed to spawn has none). */
+const pidsOf = (children: { pid?: number | undefined }[]) =>
+  children.flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
 
 const procs = new Procs();
 const tmp = mkdtempSync(join(tmpdir(), "tinycache-cluster-bench-"));
@@ -180,7 +191,8 @@ async function startGo(bin: string, tsv: string, cacheBytes?: number): Promise<C
   });
   await Promise.all(peers.map((p, i) => waitHttp(`${p}/healthz`, children[i])));
   await waitHttp(`http://127.0.0.1:${api}/healthz`, children[2]);
-  return { name: GO, api: `http://127.0.0.1:${api}` };
+  const pids = { api: pidsOf(children.slice(2)), rest: pidsOf(children.slice(0, 2)) };
+  return { name: GO, api: `http://127.0.0.1:${api}`, pids };
 }
 
 async function startTinycache(
@@ -226,13 +238,18 @@ async function startTinycache(
     }
     return { batches: b, keys: k };
   };
-  return { name, api: cluster.apiUrl, dbReads, batches };
+  const nodes = [...cluster.nodes.values()];
+  const pids = {
+    api: nodes.filter((n) => n.api).map((n) => n.pid),
+    rest: nodes.filter((n) => !n.api).map((n) => n.pid),
+  };
+  return { name, api: cluster.apiUrl, dbReads, batches, pids };
 }
 
 async function startRedis(): Promise<Contender> {
   const [redisPort, apiPort] = await ports(2);
   const args = ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly"];
-  procs.spawn("redis-server", "redis-server", [...args, "no"]);
+  const server = procs.spawn("redis-server", "redis-server", [...args, "no"]);
   const api = procs.spawn(
     "redis api",
     process.execPath,
@@ -251,7 +268,8 @@ async function startRedis(): Promise<Contender> {
   ); // tsx resolves from the demo's folder
   // 200 only once Redis answers PING: covers redis-server's start too.
   await waitHttp(`http://127.0.0.1:${apiPort}/healthz`, api);
-  return { name: REDIS, api: `http://127.0.0.1:${apiPort}` };
+  const pids = { api: pidsOf([api]), rest: pidsOf([server]) };
+  return { name: REDIS, api: `http://127.0.0.1:${apiPort}`, pids };
 }
 
 /** Every contender must give the same answers before its speed means anything. */
@@ -303,10 +321,20 @@ async function runWorkload(
   const readsBefore = await Promise.all(contenders.map((c) => c.dbReads?.()));
   const batchesBefore = await Promise.all(contenders.map((c) => c.batches?.()));
   const rounds = new Map(contenders.map((c) => [c.name, [] as Round[]]));
+  // CPU seconds used during the measured rounds, by the API process and by the rest.
+  const cpu = new Map(contenders.map((c) => [c.name, { api: 0, rest: 0, known: true }]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const i of orders[r % orders.length]!) {
       const c = contenders[i]!;
+      const used = cpu.get(c.name)!;
+      const before = c.pids === undefined ? undefined : sampleCpu(c.pids);
       rounds.get(c.name)!.push(await round(c));
+      const after = c.pids === undefined ? undefined : sampleCpu(c.pids);
+      if (before === undefined || after === undefined) used.known = false;
+      else {
+        used.api += after.api - before.api;
+        used.rest += after.rest - before.rest;
+      }
     }
     const line = contenders.map((c) => `${c.name} ${kilo(rounds.get(c.name)![r]!.rps)}`);
     console.error(`${title}: round ${r + 1}/${ROUNDS}: ${line.join(", ")}`);
@@ -355,7 +383,21 @@ async function runWorkload(
     }),
   );
   console.log(
-    `info keys per peer batch call during the measured rounds: ${perBatch.flat().join(", ")}\n`,
+    `info keys per peer batch call during the measured rounds: ${perBatch.flat().join(", ")}`,
+  );
+  // Where each contender's CPU goes, per request: its req/s is the shared CPU divided by
+  // the total, so this says which process a difference in req/s comes from.
+  const perRequest = contenders.flatMap((c) => {
+    const used = cpu.get(c.name)!;
+    const requests = of(c.name)!.reduce((n, r) => n + r.requests, 0);
+    if (c.pids === undefined || !used.known || requests === 0) return [];
+    const us = (s: number) => ((s * 1e6) / requests).toFixed(1);
+    return [`${c.name} ${us(used.api)} + ${us(used.rest)} = ${us(used.api + used.rest)}`];
+  });
+  console.log(
+    perRequest.length === 0
+      ? "info CPU per request: not measured (no /proc here)\n"
+      : `info CPU per request during the measured rounds, µs (API process + the processes it asks = total): ${perRequest.join(", ")}\n`,
   );
 
   const goalOf = (name: string, a: string, b: string, target: number, f = rps, inverse = false) => {
