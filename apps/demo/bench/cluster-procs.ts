@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -164,4 +165,41 @@ export async function getText(url: string): Promise<string> {
   const body = await res.text();
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${body}`);
   return body;
+}
+
+/**
+ * redis-server's `INFO stats` counters (e.g. total_reads_processed: its event loop's
+ * socket reads; total_commands_processed), over a connection of its own.
+ */
+export function redisInfoStats(port: number, timeoutMs = 10_000): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let data = "";
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+    };
+    const timer = setTimeout(() => done(new Error("redis INFO timed out")), timeoutMs);
+    socket.setEncoding("latin1");
+    socket.on("error", done);
+    socket.on("close", () => done(new Error("redis INFO: connection closed")));
+    socket.on("connect", () => socket.write("INFO stats\r\n"));
+    socket.on("data", (chunk: string) => {
+      data += chunk;
+      // A bulk string: $<length>\r\n<payload>\r\n (the payload is ASCII).
+      const eol = data.indexOf("\r\n");
+      if (eol < 0) return;
+      if (data[0] !== "$") return done(new Error(`redis INFO: ${data.slice(0, eol)}`));
+      const length = Number(data.slice(1, eol));
+      if (data.length < eol + 2 + length) return;
+      const out: Record<string, number> = {};
+      for (const line of data.slice(eol + 2, eol + 2 + length).split("\r\n")) {
+        const colon = line.indexOf(":");
+        if (colon > 0) out[line.slice(0, colon)] = Number(line.slice(colon + 1));
+      }
+      done();
+      resolve(out);
+    });
+  });
 }

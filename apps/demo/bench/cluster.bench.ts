@@ -44,6 +44,7 @@ import {
   missingTools,
   Procs,
   pinCpus,
+  redisInfoStats,
   waitHttp,
 } from "./cluster-procs.js";
 import { type ContenderPids, sampleCpu } from "./cpu-time.js";
@@ -139,6 +140,8 @@ interface Contender {
   batches?: () => Promise<{ batches: number; keys: number }>;
   /** Its processes: the API's, and the ones the API asks (other nodes, redis-server). */
   pids?: ContenderPids;
+  /** Reads redis-server has served so far (its event loop's socket reads) and commands. */
+  serverReads?: () => Promise<{ reads: number; commands: number }>;
 }
 
 /** Pids of started children (a child that failed to spawn has none). */
@@ -247,7 +250,7 @@ async function startTinycache(
 }
 
 async function startRedis(): Promise<Contender> {
-  const [redisPort, apiPort] = await ports(2);
+  const [redisPort = 0, apiPort = 0] = await ports(2);
   const args = ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly"];
   const server = procs.spawn("redis-server", "redis-server", [...args, "no"]);
   const api = procs.spawn(
@@ -269,7 +272,11 @@ async function startRedis(): Promise<Contender> {
   // 200 only once Redis answers PING: covers redis-server's start too.
   await waitHttp(`http://127.0.0.1:${apiPort}/healthz`, api);
   const pids = { api: pidsOf([api]), rest: pidsOf([server]) };
-  return { name: REDIS, api: `http://127.0.0.1:${apiPort}`, pids };
+  const serverReads = async () => {
+    const info = await redisInfoStats(redisPort);
+    return { reads: info.total_reads_processed ?? 0, commands: info.total_commands_processed ?? 0 };
+  };
+  return { name: REDIS, api: `http://127.0.0.1:${apiPort}`, pids, serverReads };
 }
 
 /** Every contender must give the same answers before its speed means anything. */
@@ -320,6 +327,7 @@ async function runWorkload(
 
   const readsBefore = await Promise.all(contenders.map((c) => c.dbReads?.()));
   const batchesBefore = await Promise.all(contenders.map((c) => c.batches?.()));
+  const serverReadsBefore = await Promise.all(contenders.map((c) => c.serverReads?.()));
   const rounds = new Map(contenders.map((c) => [c.name, [] as Round[]]));
   // CPU seconds used during the measured rounds, by the API process and by the rest.
   const cpu = new Map(contenders.map((c) => [c.name, { api: 0, rest: 0, known: true }]));
@@ -372,19 +380,32 @@ async function runWorkload(
     }),
   );
   console.log(`\ninfo database reads during the measured rounds: ${reads.flat().join(", ")}`);
-  const perBatch = await Promise.all(
+  /** Calls the asked processes answered during the measured rounds, and what they carried. */
+  const calls = await Promise.all(
     contenders.map(async (c, i) => {
-      const after = await c.batches?.();
+      const batches = await c.batches?.();
       const before = batchesBefore[i];
-      if (after === undefined || before === undefined) return [];
-      const n = after.batches - before.batches;
-      const k = after.keys - before.keys;
-      return [`${c.name} ${n === 0 ? "no batch calls" : `${(k / n).toFixed(1)} (${n} calls)`}`];
+      if (batches !== undefined && before !== undefined) {
+        const n = batches.batches - before.batches;
+        return { what: "batch call", n, items: batches.keys - before.keys };
+      }
+      const reads = await c.serverReads?.();
+      const readsBefore = serverReadsBefore[i];
+      if (reads !== undefined && readsBefore !== undefined) {
+        const n = reads.reads - readsBefore.reads;
+        return { what: "redis-server read", n, items: reads.commands - readsBefore.commands };
+      }
+      return undefined;
     }),
   );
-  console.log(
-    `info keys per peer batch call during the measured rounds: ${perBatch.flat().join(", ")}`,
-  );
+  const perBatch = contenders.flatMap((c, i) => {
+    const k = calls[i];
+    if (k === undefined || k.what !== "batch call") return [];
+    return [
+      `${c.name} ${k.n === 0 ? "no batch calls" : `${(k.items / k.n).toFixed(1)} (${k.n} calls)`}`,
+    ];
+  });
+  console.log(`info keys per peer batch call during the measured rounds: ${perBatch.join(", ")}`);
   // Where each contender's CPU goes, per request: its req/s is the shared CPU divided by
   // the total, so this says which process a difference in req/s comes from.
   const perRequest = contenders.flatMap((c) => {
@@ -396,8 +417,27 @@ async function runWorkload(
   });
   console.log(
     perRequest.length === 0
-      ? "info CPU per request: not measured (no /proc here)\n"
-      : `info CPU per request during the measured rounds, µs (API process + the processes it asks = total): ${perRequest.join(", ")}\n`,
+      ? "info CPU per request: not measured (no /proc here)"
+      : `info CPU per request during the measured rounds, µs (API process + the processes it asks = total): ${perRequest.join(", ")}`,
+  );
+  // The asked processes' CPU per call they answered: a call wakes its process, which costs
+  // the kernel and the runtime something whatever the call holds. Only where calls carry
+  // the remote keys (not at light load, where most go as single gets).
+  const perCall = contenders.flatMap((c, i) => {
+    const used = cpu.get(c.name)!;
+    const k = calls[i];
+    const requests = of(c.name)!.reduce((n, r) => n + r.requests, 0);
+    if (k === undefined || k.n === 0 || !used.known || c.pids === undefined) return [];
+    if (k.what === "batch call" && k.items < 0.5 * requests) return [];
+    const us = ((used.rest * 1e6) / k.n).toFixed(0);
+    return [
+      `${c.name} ${us} µs per ${k.what} (${(k.items / k.n).toFixed(1)} keys or commands each)`,
+    ];
+  });
+  console.log(
+    perCall.length === 0
+      ? ""
+      : `info CPU of the asked processes per call they answered: ${perCall.join(", ")}\n`,
   );
 
   const goalOf = (name: string, a: string, b: string, target: number, f = rps, inverse = false) => {
