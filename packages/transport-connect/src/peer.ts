@@ -90,6 +90,15 @@ function decodeGetAnswer(message: Buffer): PeerValue {
   }
 }
 
+/** A GetMany's response message, or why it cannot be read. */
+function decodeGetManyAnswer(message: Buffer): DecodedResult[] {
+  try {
+    return decodeGetManyResponse(message);
+  } catch (err) {
+    throw new ConnectError(`malformed response: ${(err as Error).message}`, Code.Unavailable);
+  }
+}
+
 const GET = `/${pb.CacheService.typeName}/Get`;
 const GET_MANY = `/${pb.CacheService.typeName}/GetMany`;
 const SET = `/${pb.CacheService.typeName}/Set`;
@@ -130,14 +139,14 @@ class H1Rpc implements Rpc {
 
   // By hand (@tinycache/protocol's codecs, as the HTTP transport): the reflective
   // toBinary/fromBinary were ~5% of the API node on the peer path (profiled).
-  async getMany(req: GetMany, _timeoutMs: number, signal?: AbortSignal) {
-    const body = encodeGetManyRequest(req.group, req.keys, req.maxAnswerBytes, req.timeoutMs);
-    const out = await this.#caller.call(GET_MANY, body, signal);
+  getMany(req: GetMany, _timeoutMs: number, signal?: AbortSignal): Promise<DecodedResult[]> {
+    let body: Uint8Array;
     try {
-      return decodeGetManyResponse(out);
+      body = encodeGetManyRequest(req.group, req.keys, req.maxAnswerBytes, req.timeoutMs);
     } catch (err) {
-      throw new ConnectError(`malformed response: ${(err as Error).message}`, Code.Unavailable);
+      return Promise.reject(err);
     }
+    return this.#caller.call(GET_MANY, body, signal, undefined, decodeGetManyAnswer);
   }
 
   async set(req: pb.SetRequest, _timeoutMs: number, signal?: AbortSignal) {
@@ -409,16 +418,13 @@ export class ConnectPeer implements PeerGetter {
    * order; a key that fails does not fail the others. Rejects (with a PeerError) only
    * when the call itself fails.
    */
-  async getMany(
-    group: string,
-    keys: readonly string[],
-    opts?: CallOptions,
-  ): Promise<GetManyEntry[]> {
+  getMany(group: string, keys: readonly string[], opts?: CallOptions): Promise<GetManyEntry[]> {
+    // A promise chain, as #get: one hop fewer per batch call.
     const signal = opts?.signal;
-    let results: DecodedResult[];
+    let call: Promise<DecodedResult[]>;
     try {
       this.#checkOpen();
-      results = await this.#rpc.getMany(
+      call = this.#rpc.getMany(
         {
           group,
           keys,
@@ -429,13 +435,19 @@ export class ConnectPeer implements PeerGetter {
         signal,
       );
     } catch (err) {
-      throw toPeerError(err, this.id, signal);
+      return Promise.reject(toPeerError(err, this.id, signal));
     }
     // A result with neither value nor error comes as "unavailable" (the key loads here).
     // A decoded value is already a GetManyEntry: only errors need one of their own.
-    return results.map(
-      (r): GetManyEntry =>
-        r.ok ? r : { key: r.key, ok: false, error: keyError(this.id, r.code, r.message) },
+    return call.then(
+      (results) =>
+        results.map(
+          (r): GetManyEntry =>
+            r.ok ? r : { key: r.key, ok: false, error: keyError(this.id, r.code, r.message) },
+        ),
+      (err: unknown) => {
+        throw toPeerError(err, this.id, signal);
+      },
     );
   }
 
