@@ -137,3 +137,91 @@ describe("TwoTierCache: one budget for main + hot, as groupcache", () => {
     expect(negative).toBeLessThan(positive - 3);
   });
 });
+
+describe("TwoTierCache: main's keys owned elsewhere (heldForOthers)", () => {
+  it("holds a key added to main as owned elsewhere, and forgets it with its entry", () => {
+    const c = new TwoTierCache(Number.POSITIVE_INFINITY, Date.now);
+    c.add("main", "mine", entry(10));
+    c.add("main", "theirs", entry(10), true);
+    c.add("hot", "copy", entry(10), true); // the flag is for main only
+    expect(c.heldForOthers("mine")).toBe(false);
+    expect(c.heldForOthers("theirs")).toBe(true);
+    expect(c.heldForOthers("copy")).toBe(false);
+    expect(c.heldForOthers("absent")).toBe(false);
+    c.add("main", "theirs", entry(12)); // replaced by a copy stored as its own
+    expect(c.heldForOthers("theirs")).toBe(false);
+    c.add("main", "theirs", entry(10), true);
+    c.remove("theirs");
+    expect(c.heldForOthers("theirs")).toBe(false);
+    c.add("main", "theirs", entry(10), true);
+    c.add("hot", "theirs", entry(10)); // moved to hot: main's copy goes
+    expect(c.heldForOthers("theirs")).toBe(false);
+    expect(c.heldForOthersCount).toBe(0);
+  });
+
+  it("forgets keys evicted by the budget, and one refused as too large", () => {
+    const c = new TwoTierCache(3 * U, Date.now);
+    c.add("main", "a", entry(10), true);
+    c.add("main", "b", entry(10), true);
+    c.add("main", "c", entry(10), true);
+    c.add("main", "d", entry(10), true); // evicts a
+    expect(c.heldForOthers("a")).toBe(false);
+    expect(["b", "c", "d"].map((k) => c.heldForOthers(k))).toEqual([true, true, true]);
+    c.add("main", "b", entry(4 * U), true); // larger than the budget: refused, b goes
+    expect(c.heldForOthers("b")).toBe(false);
+    expect(c.heldForOthersCount).toBe(2);
+  });
+
+  it("forgets keys that expire, met by a lookup or by the sweep", () => {
+    const clock = fakeClock();
+    const c = new TwoTierCache(Number.POSITIVE_INFINITY, clock.now);
+    c.add("main", "x", entry(10, clock.now() + 10), true);
+    c.add("main", "y", entry(10, clock.now() + 10), true);
+    clock.advance(10);
+    expect(c.lookup("x")).toBeUndefined();
+    expect(c.heldForOthers("x")).toBe(false);
+    c.sweep(SWEEP_CHECKS_PER_ADD);
+    expect(c.heldForOthers("y")).toBe(false);
+    expect(c.heldForOthersCount).toBe(0);
+  });
+
+  it("lookupHot looks in hot alone, counting as lookup counts hot", () => {
+    const c = new TwoTierCache(Number.POSITIVE_INFINITY, Date.now);
+    c.add("main", "m", entry(10));
+    c.add("hot", "h", entry(10));
+    expect(c.lookupHot("m")).toBeUndefined();
+    expect(c.lookupHot("h")).toBeDefined();
+    expect(c.stats("main")).toMatchObject({ gets: 0, hits: 0 });
+    expect(c.stats("hot")).toMatchObject({ gets: 2, hits: 1 });
+  });
+
+  it("stays exact under random adds, removes and evictions (model check)", () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const c = new TwoTierCache(12 * U, Date.now);
+    const keys = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? `ключ${i}` : `k${i}`));
+    // What the last add to main said of each key; main itself says whether it is still there.
+    const addedAsOthers = new Map<string, boolean>();
+    for (let step = 0; step < 2_000; step++) {
+      const key = keys[rand(keys.length)] as string;
+      const op = rand(10);
+      if (op < 5) {
+        const others = rand(2) === 0;
+        c.add("main", key, entry(10 + rand(3) * 10), others);
+        addedAsOthers.set(key, others);
+      } else if (op < 7) c.add("hot", key, entry(10));
+      else if (op < 8) c.remove(key);
+      else c.lookup(key);
+      let held = 0;
+      for (const k of keys) {
+        const want = c.main.lru.peek(k) !== undefined && addedAsOthers.get(k) === true;
+        expect(c.heldForOthers(k)).toBe(want);
+        if (want) held++;
+      }
+      expect(c.heldForOthersCount).toBe(held);
+    }
+  });
+});

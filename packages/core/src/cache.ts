@@ -70,10 +70,15 @@ class Tier {
    * Unbounded by itself: {@link TwoTierCache} keeps the two tiers under one budget. Each
    * entry counts its size plus the LRU's own per-entry overhead.
    */
-  readonly lru = new LRUCache<string, Entry>({
-    sizeOf: (_k, e) => e.size,
-    entryOverhead: LRU_ENTRY_OVERHEAD,
-  });
+  readonly lru: LRUCache<string, Entry>;
+  /** @param onGone told of every key that leaves the tier (evicted, expired, deleted, replaced) */
+  constructor(onGone?: (key: string) => void) {
+    this.lru = new LRUCache<string, Entry>({
+      sizeOf: (_k, e) => e.size,
+      entryOverhead: LRU_ENTRY_OVERHEAD,
+      ...(onGone === undefined ? {} : { onEvicted: onGone }),
+    });
+  }
   gets = 0;
   hits = 0;
   /** Hits taken by {@link TwoTierCache.fastHit}: each is one get and one hit. */
@@ -94,10 +99,21 @@ class Tier {
  * The main cache (keys this node owns, or loaded itself) and the hot cache (copies of
  * keys owned elsewhere) under ONE byte budget, exactly as groupcache: after an add, while
  * main + hot exceed the budget, evict the oldest hot entry if hot > main/8, else the
- * oldest main entry. Lookups try main, then hot. Expired entries are never returned.
+ * oldest main entry. Lookups try main, then hot ({@link lookup}), or hot alone for a key
+ * owned elsewhere that main was never given as such ({@link lookupHot}, see
+ * {@link heldForOthers}). Expired entries are never returned.
  */
 export class TwoTierCache {
-  readonly main = new Tier();
+  /**
+   * The keys main holds that were stored as owned by another node (`add`'s
+   * `ownedElsewhere`): a local load after their owner failed, a peer's set. Every other
+   * main key was this node's own when stored, so for a key owned elsewhere and not in
+   * here, a main lookup can only miss. Kept exact: a key leaves with its main entry.
+   */
+  readonly #forOthers = new Set<string>();
+  readonly main = new Tier((key) => {
+    if (this.#forOthers.size !== 0) this.#forOthers.delete(key);
+  });
   readonly hot = new Tier();
   readonly #budget: number;
   readonly #now: () => number;
@@ -195,9 +211,32 @@ export class TwoTierCache {
       }
       this.main.lru.delete(key);
     }
+    return this.lookupHot(key);
+  }
+
+  /**
+   * Looks in hot alone, counting as {@link lookup} counts a hot lookup: for a key owned
+   * elsewhere that {@link heldForOthers} says main cannot hold.
+   */
+  lookupHot(key: string): Entry | undefined {
     const e = this.#lookupIn(this.hot, key);
     if (e !== undefined && this.#onHotHit !== undefined) this.#onHotHit(key);
     return e;
+  }
+
+  /**
+   * Whether main may hold `key` though another node owns it: it was stored there as owned
+   * elsewhere and has not left since. False for every key main was given as its own (a
+   * key that changed owner since is then asked of its new owner: the copy there is the
+   * one sets and removes keep current).
+   */
+  heldForOthers(key: string): boolean {
+    return this.#forOthers.size !== 0 && this.#forOthers.has(key);
+  }
+
+  /** How many keys {@link heldForOthers} holds (for tests: it never outgrows main). */
+  get heldForOthersCount(): number {
+    return this.#forOthers.size;
   }
 
   #lookupIn(tier: Tier, key: string): Entry | undefined {
@@ -226,8 +265,11 @@ export class TwoTierCache {
    * {@link SWEEP_CHECKS_PER_ADD} entries of each tier (round robin) and drops the expired
    * ones, so entries nobody asks for again (typically negative ones) give their bytes
    * back without a timer, at a bounded cost per write.
+   *
+   * @param ownedElsewhere for main: whether another node owns `key` (see
+   *   {@link heldForOthers}); ignored for hot.
    */
-  add(which: CacheType, key: string, entry: Entry): boolean {
+  add(which: CacheType, key: string, entry: Entry, ownedElsewhere = false): boolean {
     const tier = which === "main" ? this.main : this.hot;
     const other = which === "main" ? this.hot : this.main;
     other.lru.delete(key);
@@ -240,6 +282,9 @@ export class TwoTierCache {
       return false;
     }
     tier.lru.set(key, entry);
+    // After the set (whose notice of a replaced entry drops the key) and before the
+    // evictions below (which may take this very entry, and drop it again).
+    if (ownedElsewhere && tier === this.main) this.#forOthers.add(key);
     if (entry.expiresAt !== 0) this.#expiring = true;
     if (this.#expiring) this.sweep(SWEEP_CHECKS_PER_ADD);
     this.#shrink();

@@ -574,3 +574,102 @@ describe("maxValueBytes and peers' answers", () => {
     expect(g.stats).toMatchObject({ peerErrors: 2, localLoadErrs: 1 });
   });
 });
+
+describe("keys owned elsewhere and the main cache", () => {
+  /** A picker whose answer the test changes: `to` is the owner, undefined for this node. */
+  function movablePicker(to: FakePeer | undefined) {
+    const picker = {
+      to,
+      pickPeer: (_key: string) => picker.to,
+      peers: () => (picker.to === undefined ? [] : [picker.to]),
+    };
+    return picker;
+  }
+
+  it("a get of a key owned elsewhere looks in hot alone; one of this node's keys in main", async () => {
+    const peer = new FakePeer("p1", async (r) => ({ value: bytes(`remote:${r.key}`) }));
+    const picker = movablePicker(peer);
+    const { g } = setup(peer, { peers: picker, hotCache: false });
+    expect((await g.get("theirs")).toString()).toBe("remote:theirs");
+    expect((await g.get("theirs")).toString()).toBe("remote:theirs");
+    expect(g.cacheStats("main").gets).toBe(0);
+    expect(g.cacheStats("hot").gets).toBeGreaterThanOrEqual(2);
+    picker.to = undefined;
+    expect((await g.get("mine")).toString()).toBe("local:mine");
+    expect((await g.get("mine")).toString()).toBe("local:mine");
+    expect(g.cacheStats("main")).toMatchObject({ items: 1, hits: 1 });
+  });
+
+  it("a local load after the owner failed is served from main until it leaves, then the owner is asked", async () => {
+    const clock = fakeClock();
+    let up = false;
+    const peer = new FakePeer("p1", async (r) => {
+      if (!up) throw new PeerError("unavailable", "p1", "connection refused");
+      return { value: bytes(`remote:${r.key}`) };
+    });
+    const { g, getter } = setup(peer, { now: clock.now, ttlMs: 100, hotCache: false });
+    expect((await g.get("k")).toString()).toBe("local:k");
+    up = true; // the owner is back, but this node's copy is still good
+    for (let i = 0; i < 3; i++) expect((await g.get("k")).toString()).toBe("local:k");
+    expect(g.stats.cacheHits).toBe(3);
+    expect(peer.gets).toHaveLength(1);
+    expect(getter).toHaveBeenCalledTimes(1);
+    clock.advance(100); // the copy expires: the owner answers again
+    expect((await g.get("k")).toString()).toBe("remote:k");
+    expect(peer.gets).toHaveLength(2);
+  });
+
+  it("an owner's refusal of a value too large makes one local load, then main serves it", async () => {
+    const peer = new FakePeer("p1", async () => ({ value: new Uint8Array(64) }));
+    const { g, getter } = setup(peer, { maxValueBytes: 16, hotCache: false });
+    expect((await g.get("k")).toString()).toBe("local:k");
+    expect((await g.get("k")).toString()).toBe("local:k");
+    expect(peer.gets).toHaveLength(1);
+    expect(getter).toHaveBeenCalledTimes(1);
+  });
+
+  it("a key this node cached as its own is asked of its new owner after the ring moves it; main serves it while that owner is out", async () => {
+    const peer = new FakePeer("p1", async (r) => ({ value: bytes(`remote:${r.key}`) }));
+    const picker = movablePicker(undefined);
+    const { g, getter } = setup(peer, { peers: picker, hotCache: false });
+    expect((await g.get("k")).toString()).toBe("local:k");
+    picker.to = peer; // a node joined and owns k now: its copy is the one sets keep current
+    expect((await g.get("k")).toString()).toBe("remote:k");
+    expect(peer.gets).toHaveLength(1);
+    picker.to = undefined; // the owner is unhealthy (or left): this node's copy serves
+    expect((await g.get("k")).toString()).toBe("local:k");
+    expect(getter).toHaveBeenCalledTimes(1);
+  });
+
+  it("a negative entry from a local load after the owner failed is found too", async () => {
+    const peer = new FakePeer("p1", async () => {
+      throw new PeerError("unavailable", "p1", "down");
+    });
+    const { g, getter } = setup(peer, { negativeTtlMs: 1000, hotCache: false });
+    getter.mockImplementation(async (k: string) => {
+      throw new NotFoundError(k);
+    });
+    await expect(g.get("k")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(g.get("k")).rejects.toBeInstanceOf(NotFoundError);
+    expect(getter).toHaveBeenCalledTimes(1);
+    expect(peer.gets).toHaveLength(1);
+  });
+
+  it("a picker that throws: the get rejects with its error, nothing is cached, the next get works", async () => {
+    const peer = new FakePeer("p1", async (r) => ({ value: bytes(`remote:${r.key}`) }));
+    const boom = new Error("picker broke");
+    let broken = true;
+    const picker = {
+      pickPeer: () => {
+        if (broken) throw boom;
+        return peer;
+      },
+      peers: () => [peer],
+    };
+    const { g } = setup(peer, { peers: picker });
+    await expect(g.get("k")).rejects.toBe(boom);
+    await expect(g.get("k", { signal: new AbortController().signal })).rejects.toBe(boom);
+    broken = false;
+    expect((await g.get("k")).toString()).toBe("remote:k");
+  });
+});
