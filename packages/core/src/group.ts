@@ -932,7 +932,7 @@ export class Group implements ServedGroup {
    * owns (and the copies tracked by the cache's {@link TwoTierCache.heldForOthers}), so a
    * main lookup of any other key can only miss. On a node that asks peers for most of
    * its keys, that miss is a walk of a large table through cache lines the rest of the
-   * process evicted: skipping it gave the demo's peer path 2-4% more requests per second
+   * process evicted: skipping it gave the demo's peer path 2-5% more requests per second
    * (two clusters side by side).
    * A picker that throws means no: the load reports the error.
    */
