@@ -273,38 +273,32 @@ class Conn {
     this.socket.end();
   };
 
-  /** Writes the answers that are ready, in request order, in one write. */
+  /** Writes the answers that are ready, in request order. */
   flush(): void {
     const q = this.#queue;
     const socket = this.socket;
-    let text: string | undefined; // heads and text bodies not yet in `parts`
-    let parts: (string | Uint8Array)[] | undefined; // everything, in order, once a body is bytes
-    let size = 0; // bytes in `parts`
+    let out: string | undefined;
+    let corked = false;
     while (q.length > 0) {
       const slot = q[0] as Slot;
       if (slot.head === undefined) break;
       q.shift();
-      text = text === undefined ? slot.head : text + slot.head;
+      out = out === undefined ? slot.head : out + slot.head;
       if (slot.body !== undefined) {
-        parts ??= [];
-        parts.push(text, slot.body);
-        size += Buffer.byteLength(text) + slot.body.length;
-        text = undefined;
-      }
-    }
-    if (parts !== undefined || text !== undefined) {
-      if (socket.writable) {
-        if (parts === undefined) socket.write(text as string, "utf8");
-        else {
-          if (text !== undefined) {
-            parts.push(text);
-            size += Buffer.byteLength(text);
-          }
-          writeParts(socket, parts, size);
+        if (!corked && socket.writable) {
+          socket.cork();
+          corked = true;
         }
+        if (socket.writable) {
+          socket.write(out, "utf8");
+          socket.write(slot.body);
+        }
+        out = undefined;
       }
-      this.seen = this.lane.tick;
     }
+    if (out !== undefined && socket.writable) socket.write(out, "utf8");
+    if (corked) socket.uncork();
+    if (corked || out !== undefined) this.seen = this.lane.tick;
     if (q.length > 0) return;
     if (this.lane.closing || !socket.writable) socket.end();
     else if (this.#handingOff) this.#handOff();
@@ -621,35 +615,4 @@ export function leanPoolServer(lane: LeanServer, logger: Logger): PoolServer {
     },
     close: () => lane.close(0),
   };
-}
-
-/**
- * Answers of up to this many bytes (heads and bodies) are copied into one buffer and
- * written at once. Written corked instead, a head and a body went out as a writev, whose
- * preparation (the head string copied in native code, a request per chunk) was ~7% of a
- * peer's CPU answering batches; above this size the copy would cost more than it saves.
- */
-const COPY_ANSWERS_MAX = 16 * 1024;
-
-/** Writes strings (UTF-8) and bytes as one write: copied together, or corked when large. */
-function writeParts(socket: Socket, parts: (string | Uint8Array)[], size: number): void {
-  if (size <= COPY_ANSWERS_MAX) {
-    const out = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (const p of parts) {
-      if (typeof p === "string") at += out.write(p, at, "utf8");
-      else {
-        out.set(p, at);
-        at += p.length;
-      }
-    }
-    socket.write(out);
-    return;
-  }
-  socket.cork();
-  for (const p of parts) {
-    if (typeof p === "string") socket.write(p, "utf8");
-    else socket.write(p);
-  }
-  socket.uncork();
 }
