@@ -599,7 +599,7 @@ export class Group implements ServedGroup {
     }
     stats.localLoads++;
     observer?.load("ok", start);
-    if (!token.stale) this.#addMain(key, entry);
+    if (!token.stale) this.#add("main", key, entry);
     return entry;
   }
 
@@ -907,16 +907,19 @@ export class Group implements ServedGroup {
    * replaces the key: the older copies go.
    */
   #store(which: CacheType, key: string, view: ByteView, expiresAt: number): void {
-    const entry = this.#makeEntry(key, view, expiresAt);
-    if (which === "main") this.#addMain(key, entry);
-    else this.#cache.add(which, key, entry);
+    this.#add(which, key, this.#makeEntry(key, view, expiresAt));
   }
 
   /**
-   * Stores in main, telling the cache whether another node owns the key (as `get` would
-   * see it now), so that lookups of keys owned elsewhere still find this copy.
+   * Stores an entry in one cache. For main, the cache is told whether another node owns
+   * the key (as `get` would see it now), so that lookups of keys owned elsewhere still
+   * find this copy.
    */
-  #addMain(key: string, entry: Entry): void {
+  #add(which: CacheType, key: string, entry: Entry): void {
+    if (which === "hot") {
+      this.#cache.add("hot", key, entry);
+      return;
+    }
     let ownedElsewhere: boolean;
     try {
       ownedElsewhere = this.#picker?.pickPeer(key) !== undefined;
@@ -949,9 +952,11 @@ export class Group implements ServedGroup {
   /** Caches "not found" for `negativeTtlMs` (0: not at all), unless `token` went stale. */
   #storeNegative(which: CacheType, key: string, token: LoadToken): void {
     if (this.#negativeTtlMs === 0 || token.stale) return;
-    const entry = this.#makeEntry(key, undefined, this.#expiryFromTtl(this.#negativeTtlMs));
-    if (which === "main") this.#addMain(key, entry);
-    else this.#cache.add(which, key, entry);
+    this.#add(
+      which,
+      key,
+      this.#makeEntry(key, undefined, this.#expiryFromTtl(this.#negativeTtlMs)),
+    );
   }
 
   /** Undefined when the peer acknowledged the remove, else why it did not. */
