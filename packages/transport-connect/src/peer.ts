@@ -81,23 +81,22 @@ interface GetMany {
   timeoutMs: number;
 }
 
-/** A Get's response message, or why it cannot be read (the peer is not one of ours). */
-function decodeGetAnswer(message: Buffer): PeerValue {
-  try {
-    return decodeGetResponse(message);
-  } catch (err) {
-    throw new ConnectError(`malformed response: ${(err as Error).message}`, Code.Unavailable);
-  }
+/**
+ * `decode` for a response message, a malformed one failing as `unavailable` (the peer is
+ * not one of ours: the key loads here).
+ */
+function answerDecoder<T>(decode: (message: Buffer) => T): (message: Buffer) => T {
+  return (message) => {
+    try {
+      return decode(message);
+    } catch (err) {
+      throw new ConnectError(`malformed response: ${(err as Error).message}`, Code.Unavailable);
+    }
+  };
 }
-
-/** A GetMany's response message, or why it cannot be read. */
-function decodeGetManyAnswer(message: Buffer): DecodedResult[] {
-  try {
-    return decodeGetManyResponse(message);
-  } catch (err) {
-    throw new ConnectError(`malformed response: ${(err as Error).message}`, Code.Unavailable);
-  }
-}
+const decodeGetAnswer: (message: Buffer) => PeerValue = answerDecoder(decodeGetResponse);
+const decodeGetManyAnswer: (message: Buffer) => DecodedResult[] =
+  answerDecoder(decodeGetManyResponse);
 
 const GET = `/${pb.CacheService.typeName}/Get`;
 const GET_MANY = `/${pb.CacheService.typeName}/GetMany`;
