@@ -12,7 +12,7 @@ import { PeerError } from "@tinycache/core";
 import type { GroupLookup, PeerGetter } from "@tinycache/core/transport";
 import { afterEach, describe, expect, it } from "vitest";
 import { dec } from "./fake-group.test-util.js";
-import { ConnectPool } from "./index.js";
+import { type ConnectPeer, ConnectPool } from "./index.js";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -79,6 +79,18 @@ describe("a single Get, client side", () => {
     const err = await peer.get({ group: "scores", key: "Tom" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PeerError);
     expect(err).toMatchObject({ kind: "unavailable" });
+  });
+
+  it("a malformed GetManyResponse: the batch call rejects with an unavailable PeerError", async () => {
+    // Field 1 (a result) says 5 bytes follow; one does.
+    const { peer, paths } = await fakePeer(() => proto(Buffer.from([0x0a, 0x05, 0x61])));
+    const err = await (peer as ConnectPeer)
+      .getMany("scores", ["Tom", "Jack"])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PeerError);
+    expect(err).toMatchObject({ kind: "unavailable" });
+    expect((err as Error).message).toContain("malformed response");
+    expect(paths).toEqual(["/tinycache.v1.CacheService/GetMany"]);
   });
 
   it("a 200 that is not application/proto: unavailable", async () => {
